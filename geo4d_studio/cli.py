@@ -27,11 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for user errors, 130 for Ctrl-C)."""
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    if not argv or argv[0] not in parser._subparsers._group_actions[0].choices and not argv[0].startswith("-"):
-        argv = ["gui", *argv]
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = {name.replace("_", "-") for name in COMMAND_MODULES}
+    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+        argv = ["gui", *argv]  # `geo4d-studio [FILE]` opens the Studio
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except Geo4DError as err:

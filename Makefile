@@ -1,0 +1,27 @@
+# Thin wrappers: the logic lives in installer/ and the package.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint bench screenshot
+
+install:
+	@GEO4D_VENV=$(VENV) bash installer/install.sh
+
+run: install
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(BIN)/geo4d-studio; \
+	else echo "No display: showing the sample episode instead (start the Studio from a desktop session)."; \
+	$(BIN)/geo4d-studio info "$$($(BIN)/python -c 'from geo4d_studio.paths import default_sample_scene; print(default_sample_scene())')"; fi
+
+lint: install
+	$(BIN)/ruff check geo4d_studio tests benchmarks scripts
+	$(BIN)/ruff format --check geo4d_studio tests benchmarks scripts
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+screenshot: install
+	$(BIN)/python scripts/screenshot.py
