@@ -27,9 +27,8 @@ def test_atomic_write_renames_into_place_and_refuses_overwrite(tmp_path):
         assert tmp.parent == tmp_path and tmp != target
         tmp.write_text("one")
     assert target.read_text() == "one"
-    with pytest.raises(OutputPathError, match="already exists"):
-        with atomic_path(target):
-            pass
+    with pytest.raises(OutputPathError, match="already exists"), atomic_path(target):
+        pass
     with atomic_path(target, overwrite=True) as tmp:
         tmp.write_text("two")
     assert target.read_text() == "two"

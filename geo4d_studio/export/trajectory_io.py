@@ -192,9 +192,7 @@ def _read_csv(path: Path) -> Trajectory:
     t = np.column_stack([floats(c) for c in ("x", "y", "z")]).reshape(-1, 3)
     q = np.column_stack([floats(c) for c in ("qx", "qy", "qz", "qw")]).reshape(-1, 4)
     poses = tq_to_poses(t, q)
-    lost = (
-        floats("lost").astype(bool) if "lost" in columns else ~np.isfinite(poses).all(axis=(1, 2))
-    )
+    lost = floats("lost").astype(bool) if "lost" in columns else ~np.isfinite(poses).all(axis=(1, 2))
     return Trajectory(
         timestamps=floats("timestamp"),
         poses=poses,
@@ -234,7 +232,16 @@ def _read_json(path: Path) -> Trajectory:
         raise SceneFormatError(path, "frames", f"malformed entry ({err!r})") from None
 
 
-_NPZ_ARRAYS = ("timestamps", "poses", "gripper_width", "confidence", "frames", "lost", "source_view", "header")
+_NPZ_ARRAYS = (
+    "timestamps",
+    "poses",
+    "gripper_width",
+    "confidence",
+    "frames",
+    "lost",
+    "source_view",
+    "header",
+)
 
 
 def _read_npz(path: Path) -> Trajectory:
@@ -266,7 +273,9 @@ def _read_tum(path: Path) -> Trajectory:
     if rows.size == 0:
         rows = rows.reshape(0, 8)
     if rows.shape[1] != 8:
-        raise SceneFormatError(path, "columns", f"{rows.shape[1]} per line, expected 8 (t tx ty tz qx qy qz qw)")
+        raise SceneFormatError(
+            path, "columns", f"{rows.shape[1]} per line, expected 8 (t tx ty tz qx qy qz qw)"
+        )
     n = len(rows)
     return Trajectory(
         timestamps=rows[:, 0],

@@ -32,6 +32,11 @@ ROTATION_ATOL = 1e-4
 CAMERA_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
+def describe(value: Any) -> str:
+    """A value as a user reads it: numpy scalars and arrays as plain Python (`0.0`, not `np.float64(0.0)`)."""
+    return repr(value.tolist() if isinstance(value, np.generic | np.ndarray) else value)
+
+
 def camera_field(camera: str, dataset: str = "") -> str:
     """The dataset path of a camera's dataset, e.g. `/cameras/front/K`."""
     return f"{CAMERAS}/{camera}/{dataset}" if dataset else f"{CAMERAS}/{camera}"
@@ -46,7 +51,9 @@ def check_dtype(path: Path, field: str, obj: Any, allowed: tuple[type, ...]) -> 
 
 def check_shape(path: Path, field: str, shape: tuple[int, ...], expected: tuple[int | None, ...]) -> None:
     """Raise unless `shape` matches `expected`, where None matches any size."""
-    ok = len(shape) == len(expected) and all(e is None or s == e for s, e in zip(shape, expected, strict=True))
+    ok = len(shape) == len(expected) and all(
+        e is None or s == e for s, e in zip(shape, expected, strict=True)
+    )
     if not ok:
         want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         raise SceneFormatError(path, field, f"shape {tuple(shape)}, expected {want}")
@@ -93,19 +100,22 @@ def check_intrinsics(path: Path, field: str, K: np.ndarray) -> None:
 def check_rigid(path: Path, field: str, T: np.ndarray) -> None:
     """T: (N, 4, 4) finite rigid transforms (orthonormal rotation, det +1, last row 0 0 0 1)."""
     check_finite(path, field, T)
-    bottom_ok = np.all(T[:, 3] == np.array([0.0, 0.0, 0.0, 1.0]), axis=1)
+    bad_bottom = ~np.all(T[:, 3] == np.array([0.0, 0.0, 0.0, 1.0]), axis=1)
+    if bad_bottom.any():
+        frame = int(np.argmax(bad_bottom))
+        raise SceneFormatError(path, field, f"frame {frame}: last row is {T[frame, 3].tolist()}, not 0 0 0 1")
     R = T[:, :3, :3]
     ortho_err = np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max(axis=(1, 2))
+    if (ortho_err >= ROTATION_ATOL).any():
+        frame = int(np.argmax(ortho_err >= ROTATION_ATOL))
+        err = float(ortho_err[frame])
+        raise SceneFormatError(path, field, f"frame {frame}: rotation is not orthonormal (error {err:.3g})")
     det = np.linalg.det(R)
-    for frame in range(T.shape[0]) if not (bottom_ok.all() and (ortho_err < ROTATION_ATOL).all()) else ():
-        if not bottom_ok[frame]:
-            raise SceneFormatError(path, field, f"frame {frame}: last row is {T[frame, 3].tolist()}, not 0 0 0 1")
-        if ortho_err[frame] >= ROTATION_ATOL:
-            err = float(ortho_err[frame])
-            raise SceneFormatError(path, field, f"frame {frame}: rotation is not orthonormal (error {err:.3g})")
     if (det <= 0).any():
         frame = int(np.argmax(det <= 0))
-        raise SceneFormatError(path, field, f"frame {frame}: rotation has determinant {det[frame]:.3g} (reflection)")
+        raise SceneFormatError(
+            path, field, f"frame {frame}: rotation has determinant {det[frame]:.3g} (reflection)"
+        )
 
 
 def check_poses(path: Path, field: str, T: np.ndarray, num_frames: int) -> np.ndarray:
@@ -143,7 +153,9 @@ def check_depth_scale(path: Path, field: str, scale: Any) -> float:
     except (TypeError, ValueError):
         value = float("nan")
     if not np.isfinite(value) or value <= 0:
-        raise SceneFormatError(path, field, f"attribute {DEPTH_SCALE_ATTR} is {scale!r}, expected a number > 0")
+        raise SceneFormatError(
+            path, field, f"attribute {DEPTH_SCALE_ATTR} is {describe(scale)}, expected a number > 0"
+        )
     return value
 
 
@@ -166,5 +178,7 @@ def check_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
     check_shape(path, MESH_FACES, faces.shape, (None, 3))
     if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[0]):
         raise SceneFormatError(
-            path, MESH_FACES, f"indices span {faces.min()}..{faces.max()}, but there are {vertices.shape[0]} vertices"
+            path,
+            MESH_FACES,
+            f"indices span {faces.min()}..{faces.max()}, but there are {vertices.shape[0]} vertices",
         )

@@ -1,0 +1,376 @@
+"""Training: (1) RGB VAE, (2) pointmap VAE initialised from the RGB VAE, (3) U-Net with the EDM loss.
+
+One global step counter runs through the three phases; a checkpoint (accelerate `save_state`: model
+weights as safetensors, optimizer and RNG states with torch.save, i.e. pickle — resumable training state
+only, never shipped) plus `ema_unet.safetensors` and `state.json` is written every `checkpoint_every`
+steps and at each phase end. The data stream is a pure function of (seed, step), so a resumed run sees
+the same batches an uninterrupted run would. The export is `Geo4DPipeline.save_pretrained` with the EMA
+U-Net weights (safetensors only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from geo4d_studio.atomic import atomic_path
+from geo4d_studio.diffusion.config import ModelConfig
+from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes
+from geo4d_studio.errors import CheckpointError, Geo4DError
+
+PHASES = ("rgb_vae", "pointmap_vae", "unet")
+KL_WEIGHT = 1e-6
+VAE_FRAMES_PER_STEP = 8
+VAE_LR_FACTOR = 2.0
+HELD_OUT_EVAL_ITEMS = 8
+
+
+@dataclass
+class TrainOptions:
+    """Everything a run needs; `config_overrides` are applied to the preset (e.g. a smaller test model)."""
+
+    preset: str
+    data: Path
+    out: Path
+    unet_steps: int = 2000
+    vae_steps: int = 500
+    resume: bool = False
+    init_from: Path | None = None
+    vaes_from: Path | None = None
+    cross_view_attention: bool = True
+    use_3d_loss: bool = True
+    batch_size: int = 2
+    lr: float = 1e-4
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 10
+    ema_decay: float = 0.999
+    gradient_checkpointing: bool = False
+    fp16_export: bool = False
+    threads: int | None = None
+    progress: bool = True
+    config_overrides: dict = field(default_factory=dict)
+
+    def model_config(self) -> ModelConfig:
+        """The preset with the ablation flags and overrides applied."""
+        presets = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "paper": ModelConfig.paper}
+        if self.preset not in presets:
+            raise Geo4DError(f"--config: unknown preset {self.preset!r} (choose tiny, small or paper)")
+        cfg = presets[self.preset]()
+        return dataclasses.replace(
+            cfg,
+            cross_view_attention=self.cross_view_attention,
+            use_3d_loss=self.use_3d_loss,
+            **self.config_overrides,
+        )
+
+    def phase_steps(self) -> dict[str, int]:
+        """Steps per phase (VAE phases are skipped when the VAEs are reused)."""
+        vae = 0 if self.vaes_from else self.vae_steps
+        return {"rgb_vae": vae, "pointmap_vae": vae, "unet": self.unet_steps}
+
+
+class EMA:
+    """Exponential moving average of a module's floating-point state (kept in float32)."""
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {
+            k: v.detach().float().clone() for k, v in module.state_dict().items() if v.is_floating_point()
+        }
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module, step: int) -> None:
+        """Move the average towards the module; the decay warms up as (1 + step) / (10 + step)."""
+        decay = min(self.decay, (1 + step) / (10 + step))
+        state = module.state_dict()
+        keys = list(self.shadow)
+        torch._foreach_lerp_([self.shadow[k] for k in keys], [state[k].float() for k in keys], 1.0 - decay)
+
+    def copy_to(self, module: torch.nn.Module) -> None:
+        """Load the averaged weights into `module`."""
+        module.load_state_dict(self.shadow, strict=False)
+
+    def save(self, path: Path) -> None:
+        """Write the average as safetensors."""
+        save_file({k: v.contiguous() for k, v in self.shadow.items()}, str(path))
+
+    def load(self, path: Path) -> None:
+        """Read an average written by `save`."""
+        self.shadow = {k: v.float() for k, v in load_file(str(path)).items()}
+
+
+class VAEObjective(torch.nn.Module):
+    """A VAE whose forward is its training loss, so accelerate (DDP) wraps the whole computation."""
+
+    def __init__(self, vae: torch.nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """L1 + MSE reconstruction of frames x (N, 3, H, W) plus a small KL term."""
+        posterior = self.vae.encode(x).latent_dist
+        recon = self.vae.decode(posterior.sample(generator=generator)).sample
+        return (
+            torch.nn.functional.l1_loss(recon, x)
+            + torch.nn.functional.mse_loss(recon, x)
+            + KL_WEIGHT * posterior.kl().mean()
+        )
+
+
+def frames_for_vae(
+    batch: dict[str, torch.Tensor], keys: tuple[str, str], count: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """`count` frames (N, 3, H, W) drawn from the (B, F+1, 3, H, W) entries `keys` of a batch."""
+    frames = torch.cat([batch[k].flatten(0, 1) for k in keys])
+    idx = rng.choice(len(frames), size=min(count, len(frames)), replace=False)
+    return frames[torch.from_numpy(np.sort(idx))]
+
+
+@torch.no_grad()
+def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelConfig) -> float:
+    """Median reconstruction error in metres of the pointmap VAE over valid pixels of `data`'s first items."""
+    from geo4d_studio.diffusion.normalize import model_to_pointmap
+    from geo4d_studio.diffusion.vae import decode, encode
+
+    errors = []
+    for i in range(HELD_OUT_EVAL_ITEMS):
+        item = data[i]
+        for pm_key, valid_key in (("pm_n", "valid_n"), ("pm_m_in_n", "valid_m")):
+            x = item[pm_key]
+            truth = model_to_pointmap(x, cfg)
+            recon = model_to_pointmap(decode(pm_vae, encode(pm_vae, x)), cfg)
+            valid = item[valid_key][:, 0].numpy() > 0
+            errors.append(np.linalg.norm(recon - truth, axis=-1)[valid])
+    return float(np.median(np.concatenate(errors)))
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    """The checkpoint directory with the highest step in `out/checkpoints`, or None."""
+    ckpts = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    return ckpts[-1] if ckpts else None
+
+
+class Trainer:
+    """One training run: builds models, optimizers and data; `run()` executes the remaining steps."""
+
+    def __init__(self, opts: TrainOptions) -> None:
+        from accelerate import Accelerator
+
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
+        self.opts, self.cfg = opts, opts.model_config()
+        self.out = Path(opts.out)
+        self.accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+        torch.manual_seed(opts.seed)
+        paths = episode_paths(opts.data)
+        episodes = load_episodes(paths, self.cfg)
+        self.train_data = PairDataset(paths, self.cfg, split="train", seed=opts.seed, episodes=episodes)
+        self.held_out = PairDataset(paths, self.cfg, split="held_out", seed=opts.seed + 1, episodes=episodes)
+        self.episode_files = [str(p) for p in paths]
+
+        self.rgb_vae, self.pm_vae, self.unet = self._build_models()
+        if opts.vaes_from is not None:
+            self._load_vaes(Path(opts.vaes_from))
+        if opts.gradient_checkpointing:
+            for module in (self.rgb_vae, self.pm_vae, self.unet):
+                module.enable_gradient_checkpointing()
+        self.steps = opts.phase_steps()
+        rgb_obj, pm_obj = VAEObjective(self.rgb_vae), VAEObjective(self.pm_vae)
+        opt_rgb = torch.optim.AdamW(rgb_obj.parameters(), lr=VAE_LR_FACTOR * opts.lr, weight_decay=0.0)
+        opt_pm = torch.optim.AdamW(pm_obj.parameters(), lr=VAE_LR_FACTOR * opts.lr, weight_decay=0.0)
+        opt_unet = torch.optim.AdamW(self.unet.parameters(), lr=opts.lr, weight_decay=1e-2)
+        prepared = self.accelerator.prepare(rgb_obj, pm_obj, self.unet, opt_rgb, opt_pm, opt_unet)
+        self.models = dict(zip(PHASES, prepared[:3], strict=True))
+        self.optimizers = dict(zip(PHASES, prepared[3:], strict=True))
+        self.ema = EMA(self.accelerator.unwrap_model(self.models["unet"]), opts.ema_decay)
+        self.step = 0
+        self.summary: dict = {"pointmap_vae_median_error_m": None}
+
+    def _build_models(self) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+        """(RGB VAE, pointmap VAE, U-Net): fresh, or from a local Stable Video Diffusion folder."""
+        from geo4d_studio.diffusion.unet import MultiViewUNet
+        from geo4d_studio.diffusion.vae import build_vae
+
+        if self.opts.init_from is None:
+            return build_vae(self.cfg), build_vae(self.cfg), MultiViewUNet.from_model_config(self.cfg)
+        from geo4d_studio.diffusion.checkpoint import init_from_svd
+
+        components, report = init_from_svd(self.opts.init_from, self.cfg)
+        self.accelerator.print(report.summary())
+        return components["rgb_vae"], components["pointmap_vae"], components["unet"]
+
+    def _load_vaes(self, source: Path) -> None:
+        """Copy both VAEs from an exported pipeline (`rgb_vae/`, `pointmap_vae/`) or a run's export."""
+        folder = source / "pipeline" if (source / "pipeline").is_dir() else source
+        for name, vae in (("rgb_vae", self.rgb_vae), ("pointmap_vae", self.pm_vae)):
+            weights = folder / name / "diffusion_pytorch_model.safetensors"
+            if not weights.is_file():
+                raise CheckpointError(folder, f"{name}/diffusion_pytorch_model.safetensors", "missing")
+            vae.load_state_dict({k: v.float() for k, v in load_file(str(weights)).items()})
+
+    # ----- phases -------------------------------------------------------------------------------
+    def phase_at(self, step: int) -> tuple[str, int]:
+        """(phase, step within the phase) of global step `step`."""
+        for phase in PHASES:
+            if step < self.steps[phase]:
+                return phase, step
+            step -= self.steps[phase]
+        return "done", 0
+
+    @property
+    def total_steps(self) -> int:
+        """Steps over all phases."""
+        return sum(self.steps.values())
+
+    def train_step(self, phase: str) -> dict[str, float]:
+        """One optimiser step of `phase` on the batch of the current step; returns its logs."""
+        batch = self.train_data.batch(self.step * self.opts.batch_size, self.opts.batch_size)
+        batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
+        rng = np.random.default_rng((self.opts.seed, self.step))
+        generator = torch.Generator(self.accelerator.device).manual_seed(int(rng.integers(2**62)))
+        model, optimizer = self.models[phase], self.optimizers[phase]
+        model.train()
+        logs: dict = {}
+        with self.accelerator.autocast():
+            if phase == "unet":
+                from geo4d_studio.diffusion.edm import edm_loss
+
+                loss, logs = edm_loss(model, self.rgb_vae, self.pm_vae, batch, self.cfg, generator=generator)
+            else:
+                keys = ("rgb_n", "rgb_m") if phase == "rgb_vae" else ("pm_n", "pm_m_in_n")
+                loss = model(frames_for_vae(batch, keys, VAE_FRAMES_PER_STEP, rng), generator)
+        optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        self.accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if phase == "unet":
+            self.ema.update(self.accelerator.unwrap_model(model), self.phase_at(self.step)[1])
+        logs = {k: float(v) for k, v in logs.items()}
+        return {"loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"], **logs}
+
+    def on_phase_end(self, phase: str) -> None:
+        """After the RGB VAE: copy it into the pointmap VAE. After the pointmap VAE: freeze both VAEs
+        and measure the pointmap VAE's reconstruction error in metres on held-out cameras."""
+        from geo4d_studio.diffusion.vae import init_pointmap_vae_from
+
+        if phase == "rgb_vae":
+            self.pm_vae.load_state_dict(init_pointmap_vae_from(self.rgb_vae).state_dict())
+        elif phase == "pointmap_vae":
+            self.summary["pointmap_vae_median_error_m"] = pointmap_vae_error_m(
+                self.pm_vae.eval(), self.held_out, self.cfg
+            )
+
+    # ----- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        """Write `checkpoints/step-NNNNNN/` (accelerate state, EMA, state.json) for the current step."""
+        folder = self.out / "checkpoints" / f"step-{self.step:06d}"
+        self.accelerator.save_state(str(folder), safe_serialization=True)
+        self.ema.save(folder / "ema_unet.safetensors")
+        state = {"step": self.step, "phase": self.phase_at(self.step)[0], "summary": self.summary}
+        with atomic_path(folder / "state.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(state, indent=2))
+        return folder
+
+    def resume(self) -> None:
+        """Load the last checkpoint of the run directory (no-op when there is none)."""
+        folder = last_checkpoint(self.out)
+        if folder is None:
+            return
+        state_file = folder / "state.json"
+        if not state_file.is_file():
+            raise CheckpointError(folder, "state.json", "missing (checkpoint incomplete?)")
+        state = json.loads(state_file.read_text())
+        self.accelerator.load_state(str(folder))
+        self.ema.load(folder / "ema_unet.safetensors")
+        self.step = int(state["step"])
+        self.summary.update(state.get("summary", {}))
+
+    def write_run_config(self) -> None:
+        """`run.json`: options, model config and episode files (overwritten on resume)."""
+        info = {
+            "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.opts).items()},
+            "model_config": self.cfg.to_dict(),
+            "phase_steps": self.steps,
+            "episodes": self.episode_files,
+            "device": str(self.accelerator.device),
+            "torch_threads": torch.get_num_threads(),
+        }
+        with atomic_path(self.out / "run.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(info, indent=2))
+
+    def export(self) -> Path:
+        """Save the pipeline (EMA U-Net, both VAEs) to `out/pipeline` with `save_pretrained`."""
+        from geo4d_studio.diffusion.pipeline import Geo4DPipeline
+
+        unet = self.accelerator.unwrap_model(self.unet)
+        self.ema.copy_to(unet)
+        pipe = Geo4DPipeline(
+            self.accelerator.unwrap_model(self.rgb_vae),
+            self.accelerator.unwrap_model(self.pm_vae),
+            unet,
+            self.cfg,
+        )
+        target = self.out / "pipeline"
+        pipe.save_pretrained(target, fp16=self.opts.fp16_export)
+        return target
+
+    # ----- loop ----------------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train the remaining steps, checkpointing and logging; export; return the summary."""
+        from tqdm.auto import tqdm
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.opts.resume:
+            self.resume()
+        elif last_checkpoint(self.out) is not None:
+            raise Geo4DError(f"{self.out}: already holds checkpoints (pass --resume to continue)")
+        self.write_run_config()
+        start_step, started = self.step, time.perf_counter()
+        window_t, window_n = time.perf_counter(), 0
+        with (
+            open(self.out / "log.jsonl", "a", encoding="utf-8") as log,
+            tqdm(
+                total=self.total_steps, initial=self.step, disable=not self.opts.progress, unit="step"
+            ) as bar,
+        ):
+            while self.step < self.total_steps:
+                phase, _ = self.phase_at(self.step)
+                logs = self.train_step(phase)
+                self.step += 1
+                window_n += 1
+                bar.update(1)
+                bar.set_postfix(phase=phase, loss=f"{logs['loss']:.4f}")
+                phase_done = self.phase_at(self.step)[0] != phase
+                if self.step % self.opts.log_every == 0 or phase_done:
+                    now = time.perf_counter()
+                    record = {"step": self.step, "phase": phase, **logs, "it_s": window_n / (now - window_t)}
+                    record["elapsed_s"] = now - started
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    window_t, window_n = now, 0
+                if phase_done:
+                    self.on_phase_end(phase)
+                if phase_done or self.step % self.opts.checkpoint_every == 0:
+                    self.save_checkpoint()
+        export_dir = self.export()
+        self.summary.update(
+            export_dir=str(export_dir),
+            steps_done=self.step - start_step,
+            elapsed_min=(time.perf_counter() - started) / 60,
+        )
+        with atomic_path(self.out / "summary.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(self.summary, indent=2))
+        return self.summary
+
+
+def train(opts: TrainOptions) -> dict:
+    """Run (or resume) training as described by `opts`; returns the summary (export dir, VAE error...)."""
+    return Trainer(opts).run()

@@ -1,0 +1,245 @@
+"""VTK layers of the 3D view: each owns one actor whose data is replaced in place (never re-added).
+
+Geometry helpers build line segments for camera frustums, trajectories and pose axes, all as
+`(S, 2, 3)` float arrays of segment end points in the world (metres).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyvista as pv
+import vtk
+
+
+def evenly_spaced(n: int, max_count: int) -> np.ndarray | None:
+    """Deterministic subsample of `range(n)` with at most `max_count` indices (None: keep all)."""
+    if n <= max_count:
+        return None
+    return (np.arange(max_count, dtype=np.int64) * n) // max_count
+
+
+def _vertex_cells(n: int) -> pv.CellArray:
+    return pv.CellArray.from_regular_cells(np.arange(n, dtype=np.int64)[:, None])
+
+
+class PointCloudLayer:
+    """Coloured points with level of detail: the full cloud, or a decimated one while interacting."""
+
+    def __init__(self, renderer: vtk.vtkRenderer, point_size: float, max_decimated: int) -> None:
+        self.mesh = pv.PolyData()
+        mapper = vtk.vtkPolyDataMapper()
+        mapper.SetInputData(self.mesh)
+        mapper.SetColorModeToDirectScalars()
+        mapper.SetScalarModeToUsePointData()
+        self.actor = vtk.vtkActor()
+        self.actor.SetMapper(mapper)
+        prop = self.actor.GetProperty()
+        prop.SetRepresentationToPoints()
+        prop.SetPointSize(point_size)
+        prop.LightingOff()
+        renderer.AddActor(self.actor)
+        self.max_decimated = max_decimated
+        self.decimated = False
+        self._points = np.zeros((0, 3), np.float32)
+        self._colors = np.zeros((0, 3), np.uint8)
+
+    @property
+    def num_points_total(self) -> int:
+        """Points in the full cloud."""
+        return len(self._points)
+
+    @property
+    def num_points_shown(self) -> int:
+        """Points currently in the actor's data."""
+        return self.mesh.n_points
+
+    def set_data(self, points: np.ndarray, colors: np.ndarray) -> None:
+        """Replace the cloud: (N, 3) float32 world points, (N, 3) uint8 colours."""
+        self._points, self._colors = points, colors
+        self._show()
+
+    def set_max_decimated(self, max_points: int) -> None:
+        """Change the decimated cloud's size limit (re-decimates when shown decimated)."""
+        self.max_decimated = max_points
+        if self.decimated:
+            self._show()
+
+    def set_decimated(self, decimated: bool) -> None:
+        """Show the decimated (True) or the full (False) cloud; no-op when unchanged."""
+        if decimated != self.decimated:
+            self.decimated = decimated
+            self._show()
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the layer."""
+        self.actor.SetVisibility(visible)
+
+    def _show(self) -> None:
+        keep = evenly_spaced(len(self._points), self.max_decimated) if self.decimated else None
+        points = self._points if keep is None else self._points[keep]
+        colors = self._colors if keep is None else self._colors[keep]
+        fresh = pv.PolyData()
+        if len(points):
+            fresh.points = np.ascontiguousarray(points, dtype=np.float32)
+            fresh.verts = _vertex_cells(len(points))
+            fresh.point_data.set_array(np.ascontiguousarray(colors, dtype=np.uint8), "rgb")
+            fresh.point_data.active_scalars_name = "rgb"
+        self.mesh.ShallowCopy(fresh)
+
+
+class LineSetLayer:
+    """Coloured line segments (frustums, trajectories, pose axes) in one actor."""
+
+    def __init__(self, renderer: vtk.vtkRenderer, line_width: float) -> None:
+        self.mesh = pv.PolyData()
+        mapper = vtk.vtkPolyDataMapper()
+        mapper.SetInputData(self.mesh)
+        mapper.SetColorModeToDirectScalars()
+        mapper.SetScalarModeToUseCellData()
+        self.actor = vtk.vtkActor()
+        self.actor.SetMapper(mapper)
+        self.actor.GetProperty().SetLineWidth(line_width)
+        self.actor.GetProperty().LightingOff()
+        renderer.AddActor(self.actor)
+
+    @property
+    def num_segments(self) -> int:
+        """Segments currently shown."""
+        return self.mesh.n_cells
+
+    def set_segments(self, segments: np.ndarray, colors: np.ndarray) -> None:
+        """Replace the segments: (S, 2, 3) end points and (S, 3) uint8 colours."""
+        segments = np.asarray(segments, dtype=np.float32).reshape(-1, 2, 3)
+        s = len(segments)
+        fresh = pv.PolyData()
+        if s:
+            fresh.points = segments.reshape(-1, 3)
+            fresh.lines = pv.CellArray.from_regular_cells(np.arange(2 * s, dtype=np.int64).reshape(s, 2))
+            fresh.cell_data.set_array(np.asarray(colors, dtype=np.uint8).reshape(s, 3), "rgb")
+            fresh.cell_data.active_scalars_name = "rgb"
+        self.mesh.ShallowCopy(fresh)
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the layer."""
+        self.actor.SetVisibility(visible)
+
+
+class MarkerLayer:
+    """A sphere marking one world point (e.g. the hovered pixel's 3D point)."""
+
+    def __init__(self, renderer: vtk.vtkRenderer, color: tuple[float, float, float]) -> None:
+        self._source = vtk.vtkSphereSource()
+        self._source.SetThetaResolution(16)
+        self._source.SetPhiResolution(16)
+        mapper = vtk.vtkPolyDataMapper()
+        mapper.SetInputConnection(self._source.GetOutputPort())
+        self.actor = vtk.vtkActor()
+        self.actor.SetMapper(mapper)
+        self.actor.GetProperty().SetColor(*color)
+        self.actor.VisibilityOff()
+        renderer.AddActor(self.actor)
+        self.enabled = True
+        self.point: np.ndarray | None = None
+
+    def set_radius(self, radius_m: float) -> None:
+        """Sphere radius in metres."""
+        self._source.SetRadius(radius_m)
+
+    def set_point(self, point_world: np.ndarray | None) -> None:
+        """Move the marker (None hides it)."""
+        self.point = None if point_world is None else np.asarray(point_world, dtype=np.float64)
+        if self.point is not None:
+            self.actor.SetPosition(*self.point)
+        self._update_visibility()
+
+    def set_visible(self, visible: bool) -> None:
+        """Enable or disable the layer (it still hides itself while there is no point)."""
+        self.enabled = visible
+        self._update_visibility()
+
+    def _update_visibility(self) -> None:
+        self.actor.SetVisibility(self.enabled and self.point is not None)
+
+
+class LabelLayer:
+    """Text labels that always face the viewer, one per name, moved in place."""
+
+    def __init__(self, renderer: vtk.vtkRenderer, color: tuple[float, float, float]) -> None:
+        self._renderer = renderer
+        self._color = color
+        self.actors: dict[str, vtk.vtkBillboardTextActor3D] = {}
+        self._visible = True
+
+    def set_names(self, names: list[str]) -> None:
+        """Create one label per name (removing labels of names no longer present)."""
+        for name in set(self.actors) - set(names):
+            self._renderer.RemoveActor(self.actors.pop(name))
+        for name in names:
+            if name not in self.actors:
+                actor = vtk.vtkBillboardTextActor3D()
+                actor.SetInput(name)
+                text = actor.GetTextProperty()
+                text.SetFontSize(14)
+                text.SetColor(*self._color)
+                text.SetJustificationToCentered()
+                text.SetBackgroundColor(0.0, 0.0, 0.0)
+                text.SetBackgroundOpacity(0.55)
+                actor.SetVisibility(self._visible)
+                self._renderer.AddActor(actor)
+                self.actors[name] = actor
+
+    def set_positions(self, positions: dict[str, np.ndarray]) -> None:
+        """Move labels to world positions."""
+        for name, position in positions.items():
+            if name in self.actors:
+                self.actors[name].SetPosition(*np.asarray(position, dtype=np.float64))
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide every label."""
+        self._visible = visible
+        for actor in self.actors.values():
+            actor.SetVisibility(visible)
+
+
+def frustum_segments(
+    K: np.ndarray, T_world_cam: np.ndarray, width: int, height: int, depth_m: float
+) -> np.ndarray:
+    """(10, 2, 3) segments of a camera frustum: apex to corners, the image rectangle at `depth_m`,
+    and a small triangle on the top edge that shows which way is up in the image."""
+    pixels = np.array(
+        [[0, 0], [width, 0], [width, height], [0, height], [0.5 * width, -0.25 * height]], dtype=np.float64
+    )
+    rays = np.c_[pixels, np.ones(len(pixels))] @ np.linalg.inv(K).T
+    T = np.asarray(T_world_cam, dtype=np.float64)
+    corners = (rays * depth_m) @ T[:3, :3].T + T[:3, 3]
+    apex = T[:3, 3]
+    tl, tr, br, bl, up = corners
+    return np.array(
+        [
+            [apex, tl], [apex, tr], [apex, br], [apex, bl],
+            [tl, tr], [tr, br], [br, bl], [bl, tl],
+            [tl, up], [up, tr],
+        ]
+    )  # fmt: skip
+
+
+def polyline_segments(points: np.ndarray) -> np.ndarray:
+    """(S, 2, 3) segments joining consecutive (N, 3) points, skipping any with a NaN end."""
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) < 2:
+        return np.zeros((0, 2, 3))
+    a, b = points[:-1], points[1:]
+    finite = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+    return np.stack([a[finite], b[finite]], axis=1)
+
+
+AXIS_COLORS = np.array([[230, 60, 60], [60, 210, 60], [70, 120, 255]], dtype=np.uint8)
+
+
+def axes_segments(T_world_frame: np.ndarray, length_m: float) -> np.ndarray:
+    """(3, 2, 3) segments of a frame's x, y, z axes (draw with `AXIS_COLORS`); empty if NaN."""
+    T = np.asarray(T_world_frame, dtype=np.float64)
+    if not np.isfinite(T).all():
+        return np.zeros((0, 2, 3))
+    origin = T[:3, 3]
+    return np.stack([np.broadcast_to(origin, (3, 3)), origin + length_m * T[:3, :3].T], axis=1)

@@ -1,0 +1,294 @@
+"""6-DoF gripper tracking in one view: a sequence of camera-frame pointmaps -> T_cam_tool per frame.
+
+Per frame: constant-velocity prediction, crop the observed points near the predicted model (and inside
+the gripper mask when one is given), multi-scale point-to-plane ICP onto the model re-posed at the
+current finger width, fit the width, then score the pose: confidence = ICP fitness x depth support
+(fraction of the posed model's pixels that the observed depth agrees with). A low score triggers
+global registration (FPFH + RANSAC) on a wider crop; a frame that still scores low is *lost*: its pose
+is NaN, never invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from geo4d_studio.errors import Geo4DError
+from geo4d_studio.tracking.model import GripperModel
+from geo4d_studio.tracking.registration import Registration, global_registration, icp_multiscale
+from geo4d_studio.tracking.support import depth_support, render_point_depth
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tuning of `track_view` (metres)."""
+
+    crop_m: float = 0.03
+    """Keep observed points within this distance of the predicted model surface."""
+    reinit_radius_m: float = 0.15
+    """Without a mask, global registration searches this far from the last known tool position."""
+    min_points: int = 15
+    """Fewer cropped points than this and the frame cannot be registered."""
+    support_tol_m: float = 0.01
+    reinit_below: float = 0.5
+    """Confidence under which global registration is tried."""
+    lost_below: float = 0.3
+    """Confidence under which a frame is reported lost."""
+    good_above: float = 0.8
+    """Confidence above which the constant-velocity ICP result is kept without trying other starts."""
+    global_voxel_m: float = 0.01
+    fit_width: bool = True
+
+
+@dataclass(frozen=True)
+class FrameTrack:
+    """One frame of one view: `T_cam_tool` (4, 4) (NaN when lost), finger width (NaN unknown),
+    confidence in [0, 1], ICP fitness / RMSE, depth support, points used, and how it was obtained."""
+
+    T_cam_tool: np.ndarray
+    width_m: float
+    confidence: float
+    fitness: float
+    rmse_m: float
+    support: float
+    num_points: int
+    lost: bool
+    method: str  # "icp", "global", "lost: <reason>"
+
+
+def _inv(T: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3] = T[:3, :3].T
+    out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
+    return out
+
+
+def _apply(T: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts @ T[:3, :3].T + T[:3, 3]
+
+
+WIDTH_STEP_M = 0.0005
+"""Fitted finger widths are rounded to this step (so the re-posed model is rebuilt rarely)."""
+_SYMMETRY = np.diag([-1.0, -1.0, 1.0, 1.0])
+"""Half turn about the tool's approach (z) axis: a parallel gripper looks the same after it."""
+
+
+class ViewTracker:
+    """Stateful tracker of one view; feed frames in order with `step`."""
+
+    def __init__(self, model: GripperModel, K: np.ndarray, config: TrackerConfig | None = None) -> None:
+        self.model = model
+        self.K = np.asarray(K, dtype=np.float64)
+        self.config = config or TrackerConfig()
+        self._history: list[np.ndarray] = []  # last two tracked T_cam_tool (consecutive frames)
+        self._width: float | None = model.mesh_width_m
+        self._tree_width: float | None = None
+        self._tree: cKDTree | None = None
+
+    def _model_at(self, width: float | None) -> tuple[np.ndarray, cKDTree]:
+        if self._tree is None or width != self._tree_width:
+            self._tree = cKDTree(self.model.points_at_width(width))
+            self._tree_width = width
+        return self._tree.data, self._tree
+
+    def reset(self, T_cam_tool: np.ndarray | None, width_m: float | None = None) -> None:
+        """Restart from a known pose (or from nothing) and finger width."""
+        self._history = [] if T_cam_tool is None else [np.asarray(T_cam_tool, dtype=np.float64)]
+        if width_m is not None and np.isfinite(width_m):
+            self._width = float(width_m)
+
+    def predicted_pose(self) -> np.ndarray | None:
+        """Constant-velocity prediction from the last two tracked frames (None before any)."""
+        if not self._history:
+            return None
+        if len(self._history) == 1:
+            return self._history[-1]
+        prev, last = self._history[-2:]
+        return last @ _inv(prev) @ last
+
+    def _starts(self) -> list[np.ndarray]:
+        """ICP starting poses: the constant-velocity prediction and, when it differs, the last pose."""
+        prediction = self.predicted_pose()
+        return [prediction] if len(self._history) < 2 else [prediction, self._history[-1]]
+
+    def _crop(
+        self, points: np.ndarray, T_cam_tool: np.ndarray, width: float | None, dist_m: float
+    ) -> np.ndarray:
+        """Observed points (camera frame) within `dist_m` of the model posed at `T_cam_tool`."""
+        centre = T_cam_tool[:3, 3]
+        near = np.einsum("ij,ij->i", points - centre, points - centre) < self.model.radius_m**2
+        pts = points[near]
+        if len(pts) == 0:
+            return pts
+        _, tree = self._model_at(width)
+        d, _ = tree.query(_apply(_inv(T_cam_tool), pts), distance_upper_bound=dist_m)
+        return pts[np.isfinite(d)]
+
+    def _refine(
+        self, pts: np.ndarray, T_init: np.ndarray, width: float | None
+    ) -> tuple[Registration, float | None]:
+        """ICP from `T_init` (T_cam_tool), then fit the finger width and polish at that width."""
+        model_pts, _ = self._model_at(width)
+        normals = self.model.normals
+        reg = icp_multiscale(pts, model_pts, normals, _inv(T_init))
+        if self.config.fit_width and self.model.mesh_width_m is not None:
+            fitted = self._fit_width(_apply(reg.transform, pts), width)
+            if fitted is not None and (width is None or abs(fitted - width) > 0.001):
+                width = fitted
+                model_pts, _ = self._model_at(width)
+                reg = icp_multiscale(pts, model_pts, normals, reg.transform, scales=((0.005, 10),))
+        return reg, width
+
+    def _fit_width(self, pts_tool: np.ndarray, width: float | None) -> float | None:
+        """Finger separation that best explains the finger points (tool frame): per side, the median
+        offset along the opening axis to the nearest finger sample of the current model."""
+        axis = self.model.opening_axis
+        for _ in range(2):
+            model_pts, tree = self._model_at(width)
+            d, idx = tree.query(pts_tool, distance_upper_bound=0.01)
+            hit = np.isfinite(d)
+            side = np.zeros(len(pts_tool), dtype=np.int8)
+            side[hit] = self.model.finger_side[idx[hit]]
+            if (side == 1).sum() < 3 or (side == -1).sum() < 3:
+                return width
+            offset = pts_tool[:, axis] - model_pts[np.where(hit, idx, 0), axis]
+            shift = np.median(offset[side == 1]) - np.median(offset[side == -1])
+            current = width if width is not None else self.model.mesh_width_m
+            width = round(float(np.clip(current + shift, 0.0, 0.2)) / WIDTH_STEP_M) * WIDTH_STEP_M
+        return width
+
+    def _score(self, reg: Registration, depth: np.ndarray, width: float | None) -> tuple[float, float]:
+        """(confidence, depth support) of a registration (its transform is T_tool_cam)."""
+        model_cam = _apply(_inv(reg.transform), self.model.points_at_width(width))
+        model_depth = render_point_depth(model_cam, self.K, *depth.shape)
+        support, counted = depth_support(model_depth, depth, self.config.support_tol_m)
+        return (reg.fitness * support if counted else 0.0), support
+
+    def _global(self, pts: np.ndarray, depth: np.ndarray, width: float | None, prior: np.ndarray | None):
+        """Global registration, ICP-polished; of the pose and its symmetric twin keep the better one
+        (the one nearer the prior rotation when both score alike)."""
+        glob = global_registration(
+            pts, self.model.points_at_width(width), self.model.normals, voxel_m=self.config.global_voxel_m
+        )
+        if not np.isfinite(glob.rmse_m):
+            return None
+        candidates = []
+        for T_cam_tool in (_inv(glob.transform), _inv(glob.transform) @ _SYMMETRY):
+            reg, w = self._refine(pts, T_cam_tool, width)
+            conf, support = self._score(reg, depth, w)
+            angle = 0.0
+            if prior is not None:
+                R = _inv(reg.transform)[:3, :3] @ prior[:3, :3].T
+                angle = float(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1)))
+            candidates.append((conf, angle, reg, w, support))
+        top = max(c[0] for c in candidates)
+        # the pose and its twin fit alike: take the one nearer the prior rotation among the near-best
+        conf, _, reg, w, support = min((c for c in candidates if c[0] >= top - 0.1), key=lambda c: c[1])
+        return reg, w, conf, support
+
+    def step(self, pointmap: np.ndarray, mask: np.ndarray | None = None) -> FrameTrack:
+        """Track one frame: `pointmap` (H, W, 3) camera frame (invalid pixels zero), optional gripper
+        `mask` (H, W) bool."""
+        cfg = self.config
+        depth = pointmap[..., 2]
+        valid = depth > 0
+        if mask is not None:
+            valid_mask = valid & mask
+        points = pointmap[valid].astype(np.float64)
+        prediction = self.predicted_pose()
+        width = self._width
+        if not valid.any():
+            return self._lost("no valid depth")
+        candidates: list[tuple[Registration, float | None, float, float, int, str]] = []
+        if prediction is not None:
+            pts = self._crop(points, prediction, width, cfg.crop_m)
+            if mask is not None:
+                pts_masked = self._crop(
+                    pointmap[valid_mask].astype(np.float64), prediction, width, 2 * cfg.crop_m
+                )
+                pts = pts_masked if len(pts_masked) >= cfg.min_points else pts
+            if len(pts) >= cfg.min_points:
+                for start in self._starts():
+                    reg, w = self._refine(pts, start, width)
+                    conf, support = self._score(reg, depth, w)
+                    candidates.append((reg, w, conf, support, len(pts), "icp"))
+                    if conf >= cfg.good_above:
+                        break
+        if not candidates or max(c[2] for c in candidates) < cfg.reinit_below:
+            if mask is not None and valid_mask.sum() >= cfg.min_points:
+                pts = pointmap[valid_mask].astype(np.float64)
+            elif prediction is not None:
+                centre = prediction[:3, 3]
+                pts = points[np.linalg.norm(points - centre, axis=1) < cfg.reinit_radius_m]
+            else:
+                pts = np.empty((0, 3))
+            if len(pts) >= cfg.min_points:
+                found = self._global(pts, depth, width, prediction)
+                if found is not None:
+                    reg, w, conf, support = found
+                    candidates.append((reg, w, conf, support, len(pts), "global"))
+        if not candidates:
+            return self._lost("too few gripper points")
+        reg, w, conf, support, n, method = max(candidates, key=lambda c: c[2])
+        if conf < cfg.lost_below:
+            return self._lost(f"confidence {conf:.2f} < {cfg.lost_below}", reg, support, n)
+        T_cam_tool = _inv(reg.transform)
+        self._history = [*self._history[-1:], T_cam_tool]
+        self._width = w
+        return FrameTrack(
+            T_cam_tool=T_cam_tool,
+            width_m=float("nan") if w is None else w,
+            confidence=float(np.clip(conf, 0, 1)),
+            fitness=reg.fitness,
+            rmse_m=reg.rmse_m,
+            support=support,
+            num_points=n,
+            lost=False,
+            method=method,
+        )
+
+    def _lost(
+        self, reason: str, reg: Registration | None = None, support: float = 0.0, n: int = 0
+    ) -> FrameTrack:
+        """A lost frame: NaN pose; the velocity is dropped, the last pose kept as the next prediction."""
+        self._history = self._history[-1:]
+        return FrameTrack(
+            T_cam_tool=np.full((4, 4), np.nan),
+            width_m=float("nan"),
+            confidence=0.0,
+            fitness=0.0 if reg is None else reg.fitness,
+            rmse_m=float("nan") if reg is None else reg.rmse_m,
+            support=support,
+            num_points=n,
+            lost=True,
+            method=f"lost: {reason}",
+        )
+
+
+def track_view(
+    pointmaps: Iterable[np.ndarray],
+    masks: Iterable[np.ndarray | None] | None,
+    K: np.ndarray,
+    model: GripperModel,
+    init_T_cam_tool: np.ndarray | None = None,
+    *,
+    init_width_m: float | None = None,
+    config: TrackerConfig | None = None,
+) -> Iterator[FrameTrack]:
+    """Track the gripper through a sequence of one view's camera-frame pointmaps, lazily (one
+    `FrameTrack` per input frame, in order).
+
+    `masks`: per-frame gripper masks or None. Without `init_T_cam_tool` the first frame is found by
+    global registration, which needs a mask on that frame.
+    """
+    tracker = ViewTracker(model, K, config)
+    tracker.reset(init_T_cam_tool, init_width_m)
+    mask_iter = iter(masks) if masks is not None else None
+    for i, pointmap in enumerate(pointmaps):
+        mask = next(mask_iter, None) if mask_iter is not None else None
+        if i == 0 and init_T_cam_tool is None and (mask is None or not mask.any()):
+            raise Geo4DError("tracking: the first frame needs an initial pose or a non-empty gripper mask")
+        yield tracker.step(pointmap, mask)

@@ -1,0 +1,262 @@
+"""The Studio's main window on a shipped sample episode: panes, timeline, plots, errors, layout."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QPointF, QSettings, Qt  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtWidgets import QTableWidget  # noqa: E402
+
+from geo4d_studio.qt.camera_panes import CameraPanes, PaneCell  # noqa: E402
+from geo4d_studio.qt.main_window import MainWindow  # noqa: E402
+from geo4d_studio.qt.pane_images import pixel_to_world, world_to_pixel  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def recording(sample_path: Path, tmp_path: Path) -> Path:
+    """A writable copy of the default sample episode."""
+    path = tmp_path / sample_path.name
+    shutil.copyfile(sample_path, path)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    """Settings in a temporary INI file, so tests never touch the user's layout."""
+    return QSettings(str(tmp_path / "studio.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Error dialogs the app shows, captured instead of blocking the test."""
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr("geo4d_studio.qt.dialogs.QMessageBox.critical", lambda _p, t, m: shown.append((t, m)))
+    return shown
+
+
+def make_window(qtbot, settings: QSettings, tmp_path: Path) -> MainWindow:
+    window = MainWindow(model_dir=tmp_path / "no-model", settings=settings, with_3d=False)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, recording: Path, settings: QSettings, tmp_path: Path, errors) -> MainWindow:
+    """The main window (without the 3D dock, which has its own tests) on the sample copy."""
+    win = make_window(qtbot, settings, tmp_path)
+    assert win.open_file(recording)
+    yield win
+    win.close()
+
+
+def viewport_rgb(panes: CameraPanes) -> np.ndarray:
+    """The camera panes' graphics viewport as an (H, W, 3) uint8 array."""
+    image = panes.canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    h, w, stride = image.height(), image.width(), image.bytesPerLine()
+    return np.frombuffer(image.constBits(), np.uint8).reshape(h, stride)[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def rendered_at(panes: CameraPanes, cell: PaneCell, us: np.ndarray, vs: np.ndarray) -> np.ndarray:
+    """Screen colours at the centres of image pixels (us, vs) of a cell, (N, 3)."""
+    shot = viewport_rgb(panes)
+    ratio = panes.canvas.viewport().devicePixelRatioF()
+    out = []
+    for u, v in zip(us, vs, strict=True):
+        p = panes.canvas.mapFromScene(cell.view.mapViewToScene(QPointF(u + 0.5, v + 0.5)))
+        out.append(shot[int(p.y() * ratio), int(p.x() * ratio)])
+    return np.array(out)
+
+
+def pixel_grid(h: int, w: int, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    vs, us = np.meshgrid(
+        np.linspace(1, h - 2, n).astype(int), np.linspace(1, w - 2, n).astype(int), indexing="ij"
+    )
+    return us.ravel(), vs.ravel()
+
+
+def test_window_shows_every_camera_with_recorded_rgb_and_depth(window: MainWindow, qtbot):
+    session, panes = window.session, window.panes
+    cams = session.scene.camera_names
+    assert len(cams) >= 4 and session.visible_cameras == cams
+    assert set(panes.cells) == {(row, cam) for row in ("RGB", "depth") for cam in cams}
+    qtbot.wait(50)
+    for cam in cams:
+        rgb = session.scene.rgb(cam, 0)
+        us, vs = pixel_grid(*rgb.shape[:2])
+        shown = rendered_at(panes, panes.cells[("RGB", cam)], us, vs).astype(int)
+        close = np.abs(shown - rgb[vs, us].astype(int)).max(axis=1) <= 8
+        assert close.mean() >= 0.9, f"{cam}: only {close.mean():.0%} of sampled pixels show the recorded RGB"
+        assert rgb[vs, us].std() > 5, "the sampled pixels should not be a flat colour"
+
+
+def test_depth_pane_uses_the_colour_map_over_the_chosen_range(window: MainWindow, qtbot):
+    session, panes = window.session, window.panes
+    cam = session.scene.camera_names[0]
+    depth = session.scene.depth(cam, 0)
+    panes.depth_min.setValue(float(depth[depth > 0].min()))
+    panes.depth_max.setValue(float(depth.max()))
+    qtbot.wait(50)
+    us, vs = pixel_grid(*depth.shape)
+    valid = depth[vs, us] > 0
+    lo, hi = panes.depth_min.value(), panes.depth_max.value()
+    index = np.clip((depth[vs, us] - lo) / (hi - lo) * 255, 0, 255).astype(int)
+    expected = panes._depth_lut[index][valid].astype(int)
+    shown = rendered_at(panes, panes.cells[("depth", cam)], us[valid], vs[valid]).astype(int)
+    assert (np.abs(shown - expected).max(axis=1) <= 12).mean() >= 0.9
+
+
+def test_slider_moves_every_pane_the_plots_and_the_status(window: MainWindow, qtbot):
+    session, panes = window.session, window.panes
+    last = session.num_frames - 1
+    before = viewport_rgb(panes)
+    window.timeline.slider.setValue(last)
+    qtbot.wait(50)
+    assert session.frame == last
+    for (row, cam), cell in panes.cells.items():
+        expected = session.scene.rgb(cam, last) if row == "RGB" else session.scene.depth(cam, last)
+        if row == "depth":
+            expected = np.where(expected > 0, expected, np.nan)
+        np.testing.assert_array_equal(cell.image.image, expected, err_msg=f"{row} {cam}")
+    assert np.abs(viewport_rgb(panes).astype(int) - before).max() > 40, "the panes did not repaint"
+    t = session.scene.timestamps[last]
+    if session.scene.ee_pose is not None:
+        assert all(c.value() == pytest.approx(t) for c in window.plots.cursors)
+    assert window.status.frame_label.text() == f"frame {last}/{last}"
+    assert f"{t:.3f}" in window.timeline.position.text()
+
+
+def test_dragging_a_plot_cursor_moves_the_time_cursor(window: MainWindow):
+    session = window.session
+    target = session.num_frames // 2
+    cursor = window.plots.cursors[1]
+    cursor.setValue(float(session.scene.timestamps[target]) + 1e-4)
+    cursor.sigDragged.emit(cursor)
+    assert session.frame == target
+    assert window.timeline.slider.value() == target
+    assert window.plots.cursors[0].value() == pytest.approx(session.scene.timestamps[target])
+
+
+def test_keyboard_steps_and_playback_loop(window: MainWindow, qtbot):
+    session, timeline = window.session, window.timeline
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+    window.panes.canvas.setFocus()
+    qtbot.keyClick(window.windowHandle(), Qt.Key.Key_Right)
+    assert session.frame == 1
+    timeline.step(-2)
+    assert session.frame == session.num_frames - 1, "stepping back from frame 1 with loop on wraps"
+    timeline.speed.setCurrentIndex(timeline.speed.count() - 1)
+    qtbot.keyClick(window.windowHandle(), Qt.Key.Key_Space)
+    assert timeline.timer.isActive() and timeline.play_button.text() == "pause"
+    qtbot.waitUntil(lambda: session.frame == 2, timeout=5000)
+    qtbot.keyClick(window.windowHandle(), Qt.Key.Key_Space)
+    assert not timeline.timer.isActive() and timeline.play_button.text() == "play"
+
+
+def test_hover_marks_the_same_3d_point_in_the_other_views(window: MainWindow):
+    session, panes = window.session, window.panes
+    scene = session.scene
+    cam_a = scene.camera_names[0]
+    depth_a = scene.depth(cam_a, 0)
+    v, u = np.argwhere(depth_a > 0)[len(np.argwhere(depth_a > 0)) // 2]
+    point = panes.hover_pixel(panes.cells[("depth", cam_a)], int(u), int(v))
+    expected = pixel_to_world(
+        int(u), int(v), float(depth_a[v, u]), scene.cameras[cam_a].K, scene.cameras[cam_a].pose(0)
+    )
+    np.testing.assert_allclose(point, expected)
+    np.testing.assert_allclose(session.hover_point, expected)
+    assert f"depth {depth_a[v, u]:.3f} m" in panes.readout.text()
+    agreeing = 0
+    for cam in scene.camera_names[1:]:
+        camera = scene.cameras[cam]
+        uv = world_to_pixel(point, camera.K, camera.pose(0), camera.height, camera.width)
+        marker = panes.cells[("RGB", cam)].marker
+        if uv is None:
+            assert len(marker.data) == 0
+            continue
+        xs, ys = marker.getData()
+        assert (xs[0], ys[0]) == pytest.approx((uv[0] + 0.5, uv[1] + 0.5))
+        # the other camera sees a surface at the marked pixel at the point's distance (unless occluded)
+        z_point = (np.linalg.inv(camera.pose(0)) @ np.append(point, 1))[2]
+        z_seen = scene.depth(cam, 0)[int(round(uv[1])), int(round(uv[0]))]
+        agreeing += abs(z_seen - z_point) < 0.03
+    assert agreeing >= 1
+    session.set_hover_point(None)
+    assert all(len(c.marker.data) == 0 for c in panes.cells.values())
+
+
+def test_hiding_a_camera_removes_its_column(window: MainWindow):
+    session, dock = window.session, window.scene_dock
+    hidden = session.scene.camera_names[1]
+    dock.camera_list.item(1).setCheckState(Qt.CheckState.Unchecked)
+    assert hidden not in session.visible_cameras
+    assert {cam for _, cam in window.panes.cells} == set(session.visible_cameras)
+    dock.other_combo.setCurrentText(session.scene.camera_names[2])
+    assert session.other_camera == session.scene.camera_names[2]
+
+
+def test_a_truncated_file_shows_an_error_and_keeps_the_scene(
+    window: MainWindow, recording: Path, errors, qtbot
+):
+    before = window.session.scene
+    window.session.set_frame(2)
+    broken = recording.with_name("truncated.h5")
+    broken.write_bytes(recording.read_bytes()[: recording.stat().st_size // 3])
+    assert not window.open_file(broken)
+    assert len(errors) == 1 and "truncated.h5" in errors[0][1]
+    assert window.session.scene is before and window.session.frame == 2
+    window.timeline.step(1)
+    qtbot.wait(20)
+    np.testing.assert_array_equal(
+        window.panes.cells[("RGB", before.camera_names[0])].image.image, before.rgb(before.camera_names[0], 3)
+    )
+    assert not window.open_file(recording.with_name("missing.h5"))
+    assert "missing.h5" in errors[-1][1] and window.session.scene is before
+
+
+def test_generation_panel_says_why_it_is_disabled_without_a_model(window: MainWindow):
+    dock = window.generation_dock
+    assert not dock.run_button.isEnabled()
+    assert "no-model" in dock.availability.text() or "diffusion" in dock.availability.text()
+
+
+def test_layout_and_recent_files_persist(qtbot, recording: Path, settings: QSettings, tmp_path: Path, errors):
+    first = make_window(qtbot, settings, tmp_path)
+    first.open_file(recording)
+    first.plots.hide()
+    first.close()
+    second = make_window(qtbot, settings, tmp_path)
+    assert not second.plots.isVisible() and second.scene_dock.isVisible()
+    assert second.recent_files()[0] == str(recording.resolve())
+    assert [a.toolTip() for a in second.recent_menu.actions()][0] == str(recording.resolve())
+    second.reset_layout()
+    assert second.plots.isVisible()
+    second.close()
+
+
+def test_shortcuts_dialog_lists_playback_keys_and_screenshot_is_written(window: MainWindow, tmp_path: Path):
+    table = dict((text, keys) for keys, text in window.shortcut_table())
+    assert (
+        table["Play/pause"] == "Space" and table["Step forward"] == "Right" and table["Step back"] == "Left"
+    )
+    dialog = window.show_shortcuts()
+    assert dialog.findChild(QTableWidget).rowCount() == len(table)
+    dialog.close()
+    out = window.save_screenshot(tmp_path / "shot.png")
+    image = QImage(str(out))
+    assert image.width() == window.width() * window.devicePixelRatio()
+    assert (
+        len({image.pixel(x, y) for x in range(0, image.width(), 37) for y in range(0, image.height(), 37)})
+        > 20
+    )
