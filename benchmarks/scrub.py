@@ -5,6 +5,8 @@ compares, in the same run:
 - Studio, decimated cloud: image items get new pixels, the 3D view shows its level-of-detail cloud;
 - Studio, full cloud: the same with the full fused cloud;
 - baseline, naive rebuild: every pane's view boxes and image items recreated per frame (full cloud).
+"Repainted" means: the 3D view rendered synchronously, then Qt's pending paint events processed
+(Qt paints only the dirty regions, in one composited flush of the window).
 Then scrubs 1,000 frames back and forth and reports resident memory before and after.
 Prints a markdown table and writes docs/benchmarks/scrub.md. Needs an X server (use xvfb-run).
 
@@ -73,9 +75,9 @@ def main() -> int:
         decimated_limit = view3d.lod_max_points
 
         def repaint_all() -> None:
-            for widget in (panes.canvas.viewport(), window.plots.canvas.viewport(), window.timeline.widget()):
-                widget.repaint()
+            """Render the 3D view, then let Qt paint every dirty region of the window (one flush)."""
             view3d.render_now()
+            QApplication.sendPostedEvents()
             QApplication.processEvents()
 
         def timed(step: Callable[[int], None]) -> list[float]:

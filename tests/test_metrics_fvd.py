@@ -12,6 +12,7 @@ from geo4d_studio.metrics.fvd import (  # noqa: E402
     InceptionI3d,
     compute_fvd,
     frechet_distance,
+    i3d_features,
     load_i3d,
 )
 
@@ -30,7 +31,7 @@ def i3d_file(tmp_path):
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
-    model = InceptionI3d()
+    model = InceptionI3d(num_classes=16)  # small logits keep the covariance algebra cheap in tests
     path = tmp_path / "i3d.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     return path
@@ -46,18 +47,29 @@ def test_frechet_distance_closed_form_for_diagonal_covariances():
     assert frechet_distance([0.0], [[1.0]], [3.0], [[4.0]]) == pytest.approx(9 + 1 + 4 - 2 * 2)
 
 
-@pytest.mark.slow
+def test_frechet_distance_matches_scipy_sqrtm_for_full_covariances():
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(40, 8)), rng.normal(size=(40, 8)) @ rng.normal(size=(8, 8))
+    mu1, s1, mu2, s2 = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    reference = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * np.real(sqrtm(s1 @ s2)))
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-9)
+
+
 def test_fvd_with_checkpoint_from_safetensors(i3d_file, one_thread):
     i3d = load_i3d(i3d_file)
     assert not i3d.training
     rng = np.random.default_rng(0)
     videos = rng.integers(0, 256, (3, 4, 40, 40, 3), dtype=np.uint8)
     darker = (videos // 3).astype(np.uint8)
-    same = compute_fvd(videos, videos, i3d, size=32, features="pooled")
-    different = compute_fvd(videos, darker, i3d, size=32, features="pooled")
-    assert same == pytest.approx(0, abs=1e-6 * different)
+    pooled = i3d_features(videos, i3d, size=32, features="pooled")
+    logits = i3d_features(videos, i3d, size=32)
+    assert pooled.shape == (3, 1024) and logits.shape == (3, 16)
+    same = compute_fvd(videos, videos, i3d, size=32)
+    different = compute_fvd(videos, darker, i3d, size=32)
     assert different > 0
-    assert compute_fvd(videos, darker, i3d, size=32) > 0  # logits (the usual FVD features)
+    assert same == pytest.approx(0, abs=1e-6 * different)
     with pytest.raises(ValueError, match="at least 2 videos"):
         compute_fvd(videos[:1], videos, i3d, size=32)
 
@@ -89,3 +101,7 @@ def test_load_i3d_refuses_pickle_and_reports_bad_tensors(i3d_file, tmp_path):
     fewer["logits.conv3d.bias"] = fewer["logits.conv3d.bias"][:10].contiguous()
     save_file(fewer, str(tmp_path / "ten.safetensors"))
     assert load_i3d(tmp_path / "ten.safetensors").logits.conv3d.out_channels == 10
+    extra = dict(tensors, **{"head.weight": torch.zeros(2)})
+    save_file(extra, str(tmp_path / "extra.safetensors"))
+    with pytest.raises(CheckpointError, match="head.weight: unexpected tensor"):
+        load_i3d(tmp_path / "extra.safetensors")

@@ -302,3 +302,69 @@ def test_random_byte_corruption_never_escapes_as_another_error(valid_scene, tmp_
         with open_scene(path) as scene:
             for cam in scene.camera_names:
                 assert scene.rgb(cam, FRAMES - 1).shape == (24, 32, 3)
+
+
+def _first_camera(h5: h5py.File) -> str:
+    return next(iter(h5["/cameras"]))
+
+
+SAMPLE_ALTERATIONS: list[tuple[str, Callable[[h5py.File, str], None], str, str]] = [
+    (
+        "zero fy",
+        lambda h5, cam: h5[f"/cameras/{cam}/K"].__setitem__((1, 1), 0.0),
+        "K",
+        "focal length fy is 0",
+    ),
+    (
+        "depth_scale removed",
+        lambda h5, cam: h5[f"/cameras/{cam}/depth"].attrs.__delitem__("depth_scale"),
+        "depth",
+        "uint16 depth needs the attribute depth_scale",
+    ),
+    (
+        "rgb frames dropped",
+        lambda h5, cam: _replace(h5, f"/cameras/{cam}/rgb", h5[f"/cameras/{cam}/rgb"][:10]),
+        "rgb",
+        "has 10 frames",
+    ),
+    (
+        "sheared pose",
+        lambda h5, cam: h5[f"/cameras/{cam}/T_world_cam"].__setitem__((..., 0, 1), 0.5),
+        "T_world_cam",
+        "not orthonormal",
+    ),
+    ("version 2", lambda h5, cam: h5.attrs.__setitem__("version", 2), "", "unsupported version 2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("alter", "dataset", "problem"),
+    [a[1:] for a in SAMPLE_ALTERATIONS],
+    ids=[a[0] for a in SAMPLE_ALTERATIONS],
+)
+def test_corrupted_shipped_sample_is_rejected(sample_path, tmp_path, alter, dataset, problem):
+    path = tmp_path / sample_path.name
+    shutil.copyfile(sample_path, path)
+    with h5py.File(path, "r+") as h5:
+        cam = _first_camera(h5)
+        alter(h5, cam)
+    with pytest.raises(SceneFormatError) as err:
+        open_scene(path)
+    assert err.value.field == (f"/cameras/{cam}/{dataset}" if dataset else "/")
+    assert problem in err.value.problem
+
+
+def test_damaged_chunk_in_shipped_sample_is_found_by_full_scan(sample_path, tmp_path):
+    path = tmp_path / sample_path.name
+    shutil.copyfile(sample_path, path)
+    with h5py.File(path) as h5:
+        cam = _first_camera(h5)
+        chunk = h5[f"/cameras/{cam}/depth"].id.get_chunk_info(7)
+    with open(path, "r+b") as f:
+        f.seek(chunk.byte_offset + chunk.size // 2)
+        f.write(b"\x13\x37" * 4)
+    assert validate_scene(path) == []
+    problems = validate_scene(path, full=True)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"{path}: /cameras/{cam}/depth: frame 7: cannot be read"
+    )

@@ -1,11 +1,61 @@
-"""`geo4d-studio evaluate` (placeholder until its owner lands it)."""
+"""`geo4d-studio evaluate`: score exported models on held-out cameras; write a Markdown or CSV report."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `evaluate` sub-command."""
-    parser = subparsers.add_parser("evaluate", help="(not yet available)")
-    parser.set_defaults(run=lambda args: print("evaluate: not yet available") or 1)
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score models on held-out cameras (PSNR/SSIM, AbsRel/δ1, gripper mIoU, FVD)",
+        description="Generates clips for pairs of held-out cameras and compares them with the recording. "
+        "Several --model folders are scored on the same clips (one column each). FVD needs --i3d.",
+    )
+    parser.add_argument("--model", type=Path, nargs="+", required=True, help="exported model folder(s)")
+    parser.add_argument("--data", type=Path, required=True, help="episode file or directory of episodes")
+    parser.add_argument("--pairs", type=int, default=8, help="clips to evaluate (default 8)")
+    parser.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance (default 2.5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for clip choice and sampling")
+    parser.add_argument("--i3d", type=Path, help="I3D weights (.safetensors) to compute FVD")
+    parser.add_argument("--out", type=Path, required=True, help="report path ending in .md or .csv")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and write the report; prints the summary table."""
+    from geo4d_studio.atomic import check_writable
+    from geo4d_studio.diffusion.evaluate import evaluate, format_markdown, write_report
+
+    check_writable(args.out, overwrite=args.overwrite)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    results = evaluate(
+        args.model,
+        args.data,
+        num_pairs=args.pairs,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        i3d_path=args.i3d,
+    )
+    settings = {
+        "data": str(args.data),
+        "clips": args.pairs,
+        "sampling steps": args.steps,
+        "guidance": args.guidance,
+        "seed": args.seed,
+        "models": ", ".join(str(m) for m in args.model),
+    }
+    write_report(results, args.out, settings, overwrite=args.overwrite)
+    summary = format_markdown(results, settings).split("## Per clip")[0]
+    print(summary.rstrip())
+    print(f"report written to {args.out}")
+    return 0

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-3d-loss", action="store_true", help="ablation: drop the cross-view 3D loss")
     parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=1e-4, help="U-Net learning rate (VAEs use 2x)")
+    parser.add_argument("--lr", type=float, default=1e-4, help="U-Net learning rate (the VAEs use 5e-4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--log-every", type=int, default=10, help="steps between log lines")

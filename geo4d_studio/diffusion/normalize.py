@@ -3,8 +3,12 @@
 RGB: uint8 [0, 255] ↔ [-1, 1]. Pointmaps: the fixed affine map of `cfg.pointmap_range_m` (default
 [-1, 2] m) to [-1, 1] on every axis, no per-scene scaling. Invalid points (z <= 0 or z > max_depth_m)
 are all-zero in metres and therefore take the model-space value of 0 m, `pointmap_invalid_value(cfg)`
-(−1/3 for the default range) on all three channels; `model_to_pointmap` marks a pixel invalid (all
-zero) when its decoded z is <= 0 or > max_depth_m. Values outside the range are not clipped.
+(−1/3 for the default range) on all three channels. Decoding, `model_to_pointmap` marks a pixel
+invalid (all zero) when its point lies within `INVALID_RADIUS_M` of the origin (the invalid code plus
+decoder noise; no visible point is that close to the camera) and, for a pointmap in its own camera's
+frame, when z <= 0 or z > max_depth_m. A pointmap moved into another camera's frame (view m in n's
+frame) is decoded with `own_frame=False`: there the depth limits belong to the other camera.
+Values outside the range are not clipped.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import torch
 from torch.nn import functional
 
 from geo4d_studio.diffusion.config import ModelConfig
+
+INVALID_RADIUS_M = 0.1
 
 
 def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -61,11 +67,21 @@ def pointmap_to_model(
     return ((pm - lo) * (2.0 / (hi - lo)) - 1.0).movedim(-1, -3)
 
 
-def model_to_pointmap(x: torch.Tensor, cfg: ModelConfig) -> np.ndarray:
-    """float (..., 3, H, W) model space → float32 (..., H, W, 3) metres, invalid pixels all zero."""
+def _model_to_metres(x: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     lo, hi = cfg.pointmap_range_m
-    pm = ((x.detach().float() + 1.0) * ((hi - lo) / 2.0) + lo).movedim(-3, -1)
-    pm = pm * pointmap_valid(pm, cfg).unsqueeze(-1)
+    return ((x.detach().float() + 1.0) * ((hi - lo) / 2.0) + lo).movedim(-3, -1)
+
+
+def decoded_valid(pm_m: torch.Tensor, cfg: ModelConfig, *, own_frame: bool = True) -> torch.Tensor:
+    """(..., H, W, 3) decoded metres → (..., H, W) bool validity (see the module docstring)."""
+    valid = pm_m.norm(dim=-1) > INVALID_RADIUS_M
+    return valid & pointmap_valid(pm_m, cfg) if own_frame else valid
+
+
+def model_to_pointmap(x: torch.Tensor, cfg: ModelConfig, *, own_frame: bool = True) -> np.ndarray:
+    """float (..., 3, H, W) model space → float32 (..., H, W, 3) metres, invalid pixels all zero."""
+    pm = _model_to_metres(x, cfg)
+    pm = pm * decoded_valid(pm, cfg, own_frame=own_frame).unsqueeze(-1)
     return pm.cpu().numpy().astype(np.float32)
 
 
@@ -83,14 +99,19 @@ def resize(x: torch.Tensor, size: tuple[int, int], mode: Literal["bilinear", "ne
     return out.reshape(*lead, x.shape[-3], *size)
 
 
-def resize_pointmap_model(x: torch.Tensor, size: tuple[int, int], cfg: ModelConfig) -> torch.Tensor:
-    """Resize a model-space pointmap (..., 3, H, W): values bilinear, validity nearest (no new holes)."""
-    lo, hi = cfg.pointmap_range_m
-    z = (x[..., 2:3, :, :] + 1.0) * ((hi - lo) / 2.0) + lo
-    valid = ((z > 0) & (z <= cfg.max_depth_m)).float()
-    out = resize(x, size, "bilinear")
-    keep = resize(valid, size, "nearest") > 0.5
-    return torch.where(keep, out, torch.full_like(out, pointmap_invalid_value(cfg)))
+def resize_pointmap_model(
+    x: torch.Tensor, size: tuple[int, int], cfg: ModelConfig, *, own_frame: bool = True
+) -> torch.Tensor:
+    """Resize a model-space pointmap (..., 3, H, W) without mixing invalid pixels into valid ones.
+
+    Values are interpolated bilinearly among valid neighbours only (normalised interpolation); the
+    validity of each output pixel is its nearest input pixel's, so no holes grow and none appear.
+    """
+    valid = decoded_valid(_model_to_metres(x, cfg), cfg, own_frame=own_frame).unsqueeze(-3).float()
+    weight = resize(valid, size, "bilinear")
+    values = resize(x * valid, size, "bilinear") / weight.clamp_min(1e-6)
+    keep = (resize(valid, size, "nearest") > 0.5) & (weight > 1e-6)
+    return torch.where(keep, values, torch.full_like(values, pointmap_invalid_value(cfg)))
 
 
 def scale_intrinsics(K: np.ndarray, from_hw: tuple[int, int], to_hw: tuple[int, int]) -> np.ndarray:

@@ -35,7 +35,7 @@ from geo4d_studio.generation import Generation
 from geo4d_studio.geometry.camera import depth_to_pointmap, pointmap_to_depth
 from geo4d_studio.geometry.crossview import pointmap_to_frame
 
-PreviewCallback = Callable[[int, int, np.ndarray], bool | None]
+PreviewCallback = Callable[[int, int, Callable[[], np.ndarray]], bool | None]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -209,9 +209,10 @@ class Geo4DPipeline:
             return None
 
         def on_step(step: int, num_steps: int, x0: tuple[torch.Tensor, torch.Tensor]) -> bool | None:
-            c = self.config.latent_channels
-            with torch.no_grad():
-                preview = model_to_rgb(decode(self.rgb_vae, x0[0][0, :, :c]).float())
+            def preview() -> np.ndarray:
+                with torch.no_grad():
+                    return model_to_rgb(decode(self.rgb_vae, x0[0][0, :, : self.config.latent_channels]))
+
             return callback(step, num_steps, preview)
 
         return on_step
@@ -232,8 +233,9 @@ class Geo4DPipeline:
     ) -> Generation:
         """Predict the future of views n (`ref_camera`) and m (`other_camera`) after `start_frame`.
 
-        `callback_on_step_end(step, num_steps, preview)` gets view n's current RGB estimate
-        (F, h, w, 3) uint8 at model size; returning False raises GenerationCancelled.
+        `callback_on_step_end(step, num_steps, preview)` runs after every sampler step; `preview()`
+        decodes (only when called) view n's current RGB estimate, (F, h, w, 3) uint8 at the model's
+        size. Returning False raises GenerationCancelled.
         """
         started = time.perf_counter()
         cfg = self.config
@@ -302,11 +304,13 @@ class Geo4DPipeline:
         rgb_n, pm_n = self.decode_latents(lat_n)
         rgb_m, pm_m_in_n = self.decode_latents(lat_m)
         pointmap_ref = model_to_pointmap(resize_pointmap_model(pm_n, size_n, cfg), cfg)
-        pointmap_other_in_ref = model_to_pointmap(resize_pointmap_model(pm_m_in_n, size_m, cfg), cfg)
+        pm_m_in_n = resize_pointmap_model(pm_m_in_n, size_m, cfg, own_frame=False)
+        pointmap_other_in_ref = model_to_pointmap(pm_m_in_n, cfg, own_frame=False)
         T_n, T_m = cam_n.pose(t), cam_m.pose(t)
         pointmap_other = pointmap_to_frame(pointmap_other_in_ref, T_n, T_m)
+        in_range = (pointmap_other[..., 2] > 0) & (pointmap_other[..., 2] <= cfg.max_depth_m)
+        pointmap_other = np.where(in_range[..., None], pointmap_other, np.float32(0.0))
         depth_other = pointmap_to_depth(pointmap_other)
-        pointmap_other = np.where((depth_other > 0)[..., None], pointmap_other, np.float32(0.0))
         return {
             "rgb_ref": model_to_rgb(resize(rgb_n, size_n, "bilinear")),
             "rgb_other": model_to_rgb(resize(rgb_m, size_m, "bilinear")),

@@ -28,7 +28,7 @@ from geo4d_studio.errors import CheckpointError, Geo4DError
 PHASES = ("rgb_vae", "pointmap_vae", "unet")
 KL_WEIGHT = 1e-6
 VAE_FRAMES_PER_STEP = 8
-VAE_LR_FACTOR = 2.0
+VAE_LR = 5e-4
 HELD_OUT_EVAL_ITEMS = 8
 
 
@@ -184,8 +184,8 @@ class Trainer:
                 module.enable_gradient_checkpointing()
         self.steps = opts.phase_steps()
         rgb_obj, pm_obj = VAEObjective(self.rgb_vae), VAEObjective(self.pm_vae)
-        opt_rgb = torch.optim.AdamW(rgb_obj.parameters(), lr=VAE_LR_FACTOR * opts.lr, weight_decay=0.0)
-        opt_pm = torch.optim.AdamW(pm_obj.parameters(), lr=VAE_LR_FACTOR * opts.lr, weight_decay=0.0)
+        opt_rgb = torch.optim.AdamW(rgb_obj.parameters(), lr=VAE_LR, weight_decay=0.0)
+        opt_pm = torch.optim.AdamW(pm_obj.parameters(), lr=VAE_LR, weight_decay=0.0)
         opt_unet = torch.optim.AdamW(self.unet.parameters(), lr=opts.lr, weight_decay=1e-2)
         prepared = self.accelerator.prepare(rgb_obj, pm_obj, self.unet, opt_rgb, opt_pm, opt_unet)
         self.models = dict(zip(PHASES, prepared[:3], strict=True))

@@ -31,7 +31,7 @@ from geo4d_studio.generation import Generation, results_path_for, save_generatio
 from geo4d_studio.qt.dialogs import show_error
 from geo4d_studio.qt.state import GenerationWindow
 from geo4d_studio.qt.style import load_form
-from geo4d_studio.qt.workers import Worker
+from geo4d_studio.qt.workers import Cancelled, Worker
 from geo4d_studio.session import Session
 
 PIPELINE_MODULE = "geo4d_studio.diffusion.pipeline"
@@ -69,18 +69,10 @@ class PipelineCache:
         key = (str(model_dir), device)
         with self._lock:
             if self._key != key:
-                self._pipe = None
-                self._pipe = Geo4DPipeline.from_pretrained(model_dir).to(device)
+                self._pipe, self._key = None, None
+                self._pipe = Geo4DPipeline.from_pretrained(model_dir, device=device)
                 self._key = key
             return self._pipe
-
-
-def _cancelled_types() -> tuple[type[BaseException], ...]:
-    try:
-        from geo4d_studio.diffusion.pipeline import GenerationCancelled
-    except ImportError:
-        return ()
-    return (GenerationCancelled,)
 
 
 class GenerationDock(QDockWidget):
@@ -238,9 +230,7 @@ class GenerationDock(QDockWidget):
             "guidance": self.guidance.value(),
             "seed": self.seed.value(),
         }
-        self.worker = Worker(
-            lambda cancelled, report: self._generate(request, cancelled, report), _cancelled_types()
-        )
+        self.worker = Worker(lambda cancelled, report: self._generate(request, cancelled, report))
         self.worker.signals.progress.connect(self._on_progress)
         self.worker.signals.finished.connect(lambda gen: self._on_finished(request["scene_path"], gen))
         self.worker.signals.failed.connect(self._on_failed)
@@ -254,26 +244,32 @@ class GenerationDock(QDockWidget):
 
     def _generate(self, request: dict, is_cancelled: Any, report: Any) -> Generation:
         """Worker thread: load the pipeline, open the recording, sample with a cancellable callback."""
+        from geo4d_studio.diffusion.sampler import GenerationCancelled
         from geo4d_studio.scene import open_scene
 
         pipe = self.pipelines.get(request["model_dir"], request["device"])
+        if is_cancelled():
+            raise Cancelled
 
         def on_step_end(step: int, num_steps: int, _preview: object) -> bool:
             report(step + 1, num_steps, f"sampling step {step + 1}/{num_steps}")
             return not is_cancelled()
 
         with open_scene(request["scene_path"]) as scene:
-            return pipe(
-                scene,
-                request["ref"],
-                request["other"],
-                request["start_frame"],
-                request["num_frames"],
-                steps=request["steps"],
-                guidance=request["guidance"],
-                seed=request["seed"],
-                callback_on_step_end=on_step_end,
-            )
+            try:
+                return pipe(
+                    scene,
+                    request["ref"],
+                    request["other"],
+                    request["start_frame"],
+                    request["num_frames"],
+                    steps=request["steps"],
+                    guidance=request["guidance"],
+                    seed=request["seed"],
+                    callback_on_step_end=on_step_end,
+                )
+            except GenerationCancelled as err:
+                raise Cancelled from err
 
     def cancel(self) -> None:
         """Ask the running generation to stop after its current step."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import vtk
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QElapsedTimer, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QComboBox,
@@ -81,7 +81,7 @@ TRACK_PALETTE = np.array(
 )
 PATH_STEPS = 1000
 CLOUD_CACHE_FRAMES = 8
-ANIMATION_STEPS = 12
+ANIMATION_MS = 300
 PICK_RADIUS_PX = 10.0
 OVERVIEW_ANGLE_DEG = 40.0
 
@@ -118,7 +118,8 @@ class View3DDock(QDockWidget):
         self._radius_m = 1.0
         self._centre = np.zeros(3)
         self._stale = False
-        self._animation: list[np.ndarray] = []
+        self._animation: tuple[np.ndarray, np.ndarray] | None = None
+        self._animation_clock = QElapsedTimer()
 
         body = QWidget(self)
         layout = QVBoxLayout(body)
@@ -147,9 +148,8 @@ class View3DDock(QDockWidget):
     # -- construction ------------------------------------------------------------------------
     def _build_toolbar(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.layers_button = QToolButton(
-            text="Layers", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup
-        )
+        self.layers_button = QToolButton(text="Layers")
+        self.layers_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.layers_button)
         self.layer_actions = {}
         for key, label in LAYERS.items():
@@ -160,22 +160,18 @@ class View3DDock(QDockWidget):
             self.layer_actions[key] = action
         self.layers_button.setMenu(menu)
         row.addWidget(self.layers_button)
-        row.addWidget(QLabel("Point size"))
-        self.point_size = QDoubleSpinBox(minimum=1.0, maximum=12.0, singleStep=0.5, value=3.0, decimals=1)
-        self.point_size.valueChanged.connect(self.set_point_size)
-        row.addWidget(self.point_size)
-        row.addWidget(QLabel("Look through"))
-        self.look_combo = QComboBox(minimumContentsLength=8)
+        self.look_combo = QComboBox(minimumContentsLength=6, placeholderText="Look through…")
         self.look_combo.setToolTip("Look through a recorded camera (or double-click its frustum)")
         self.look_combo.activated.connect(lambda i: self.look_through(self.look_combo.itemText(i)))
         row.addWidget(self.look_combo)
-        row.addWidget(QLabel("Viewpoint"))
-        self.viewpoint_combo = QComboBox(minimumContentsLength=8)
+        self.viewpoint_combo = QComboBox(minimumContentsLength=6, placeholderText="Viewpoints")
+        self.viewpoint_combo.setToolTip("Return to a saved viewpoint")
         self.viewpoint_combo.activated.connect(
             lambda i: self.go_to_viewpoint(self.viewpoint_combo.itemText(i))
         )
         row.addWidget(self.viewpoint_combo)
-        save = QPushButton("Save viewpoint…")
+        save = QPushButton("Save…")
+        save.setToolTip("Save the current 3D camera as a named viewpoint")
         save.clicked.connect(self._ask_viewpoint_name)
         row.addWidget(save)
         reset = QPushButton("Overview")
@@ -189,12 +185,13 @@ class View3DDock(QDockWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Camera path"))
         self.path_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=PATH_STEPS)
-        self.path_slider.setToolTip("Move the 3D camera smoothly along a path through the recorded cameras")
         self.path_slider.valueChanged.connect(self._on_path_slider)
         self.path_slider.sliderReleased.connect(self._restart_idle_timer)
         row.addWidget(self.path_slider, 1)
-        self.path_label = QLabel("")
-        row.addWidget(self.path_label)
+        row.addWidget(QLabel("Point size"))
+        self.point_size = QDoubleSpinBox(minimum=1.0, maximum=12.0, singleStep=0.5, value=3.0, decimals=1)
+        self.point_size.valueChanged.connect(self.set_point_size)
+        row.addWidget(self.point_size)
         return row
 
     def _build_scene_graph(self) -> None:
@@ -315,14 +312,14 @@ class View3DDock(QDockWidget):
         self._intrinsics = (camera.K, (camera.width, camera.height))
         target = camera.pose(self.session.frame)
         if animate and self.isVisible():
-            start = vtk_pose(self.plotter.camera)
+            self._animation = (vtk_pose(self.plotter.camera), target)
             self._apply_intrinsics()
-            s = np.linspace(0.0, 1.0, ANIMATION_STEPS + 1)[1:]
-            self._animation = list(interpolate(start, target, s * s * (3.0 - 2.0 * s)))
+            self._animation_clock.start()
             self.begin_interaction()
             self._animation_timer.start()
         else:
             self._animation_timer.stop()
+            self._animation = None
             self.session.set_active_camera(target)
 
     def go_to_viewpoint(self, name: str) -> None:
@@ -546,7 +543,9 @@ class View3DDock(QDockWidget):
         self.camera_path = CameraPath(poses[order])
         self.camera_path_names = [names[i] for i in order]
         self.path_slider.setEnabled(True)
-        self.path_label.setText(" → ".join(self.camera_path_names))
+        self.path_slider.setToolTip(
+            "Move the 3D camera smoothly through the recorded cameras: " + " → ".join(self.camera_path_names)
+        )
 
     def _update_pose_axes(self, scene: Scene) -> None:
         frame = self.session.frame
@@ -584,7 +583,7 @@ class View3DDock(QDockWidget):
         self._centre = np.median(points, axis=0).astype(np.float64) if len(points) else positions.mean(axis=0)
         self._scale_m = float(max(np.median(np.linalg.norm(positions - self._centre, axis=1)), 0.05))
         # What an overview must show: the cameras and the bulk of the cloud (not its far tails).
-        bulk = np.percentile(points, [5, 95], axis=0) if len(points) else positions[:1]
+        bulk = np.percentile(points, [25, 75], axis=0) if len(points) else positions[:1]
         extent = np.concatenate([positions, bulk])
         self._radius_m = float(max(np.linalg.norm(extent - self._centre, axis=1).max(), 0.1)) * 1.1
         self.hover.set_radius(0.012 * self._scale_m)
@@ -631,11 +630,14 @@ class View3DDock(QDockWidget):
         self.session.set_active_camera(self.camera_path.pose_at(s))
 
     def _animation_step(self) -> None:
-        if not self._animation:
+        """One step of a smooth (SE(3), ease-in-out) move; its length is in time, not in frames."""
+        if self._animation is None:
             self._animation_timer.stop()
             return
-        pose = self._animation.pop(0)
-        if self._animation:
+        start, target = self._animation
+        s = min(self._animation_clock.elapsed() / ANIMATION_MS, 1.0)
+        if s < 1.0:
+            pose = interpolate(start, target, s * s * (3.0 - 2.0 * s))
             focal = max(float((self._centre - pose[:3, 3]) @ pose[:3, 2]), 0.1 * self._scale_m)
             set_vtk_pose(self.plotter.camera, pose, focal_distance=focal)
             self.plotter.renderer.ResetCameraClippingRange()
@@ -643,7 +645,8 @@ class View3DDock(QDockWidget):
             self.render_now()
         else:
             self._animation_timer.stop()
-            self.session.set_active_camera(pose)
+            self._animation = None
+            self.session.set_active_camera(target)
 
     def _ask_viewpoint_name(self) -> None:
         name, ok = QInputDialog.getText(self, "Save viewpoint", "Name:")

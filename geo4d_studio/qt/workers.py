@@ -14,6 +14,10 @@ from geo4d_studio.errors import Geo4DError
 Job = Callable[[Callable[[], bool], Callable[[int, int, str], None]], Any]
 
 
+class Cancelled(Exception):  # noqa: N818 (reads as the outcome it signals)
+    """Raised by a job that stopped because cancellation was requested."""
+
+
 class WorkerSignals(QObject):
     """Signals emitted from the worker thread; Qt queues them to receivers in the GUI thread."""
 
@@ -26,14 +30,13 @@ class WorkerSignals(QObject):
 class Worker(QRunnable):
     """Runs a job in the thread pool; `cancel()` sets the flag the job polls."""
 
-    def __init__(self, job: Job, cancelled_types: tuple[type[BaseException], ...] = ()) -> None:
+    def __init__(self, job: Job) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.job = job
         self.signals = WorkerSignals()
         self._cancel = threading.Event()
         self._done = threading.Event()
-        self._cancelled_types = cancelled_types
 
     def cancel(self) -> None:
         """Ask the job to stop at its next check."""
@@ -60,7 +63,7 @@ class Worker(QRunnable):
         outcome: tuple[Signal, tuple] = (self.signals.cancelled, ())
         try:
             result = self.job(self.is_cancelled, self._report)
-        except self._cancelled_types:
+        except Cancelled:
             pass
         except Geo4DError as err:
             outcome = (self.signals.failed, (str(err),))

@@ -21,6 +21,9 @@ from geo4d_studio.scene.camera import Camera
 
 R = TypeVar("R")
 
+# What h5py raises on a damaged file (bad heap/B-tree/datatype messages, failed filters) besides OSError.
+H5_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
 
 @dataclass
 class SceneMetadata:
@@ -55,8 +58,13 @@ class Findings:
 
 
 def dataset(h5: h5py.File, path: Path, name: str) -> h5py.Dataset:
-    """The dataset `name`, or a SceneFormatError saying it is missing."""
-    obj = h5.get(name)
+    """The dataset `name` (its header readable), or a SceneFormatError saying it is missing or damaged."""
+    try:
+        obj = h5.get(name)
+        if isinstance(obj, h5py.Dataset):
+            obj.dtype, obj.shape, list(obj.attrs)  # noqa: B018 (decode the header now, inside the try)
+    except H5_ERRORS as err:
+        raise SceneFormatError(path, name, f"cannot be read (damaged HDF5 header: {err})") from err
     if not isinstance(obj, h5py.Dataset):
         raise SceneFormatError(path, name, "missing" if obj is None else "is a group, expected a dataset")
     return obj
@@ -66,7 +74,7 @@ def read_small(path: Path, ds: h5py.Dataset) -> np.ndarray:
     """Read a whole (small) dataset; a corrupt one becomes a SceneFormatError."""
     try:
         return np.asarray(ds[()])
-    except (OSError, RuntimeError) as err:
+    except H5_ERRORS as err:
         raise SceneFormatError(path, ds.name, f"cannot be read ({err})") from err
 
 
@@ -252,6 +260,14 @@ def _check_fps(fps: float, timestamps: np.ndarray, found: Findings) -> None:
 
 def read_metadata(h5: h5py.File, path: Path) -> tuple[SceneMetadata | None, Findings]:
     """Validate and read everything but the pixels; metadata is None when there are problems."""
+    try:
+        return _read_metadata(h5, path)
+    except H5_ERRORS as err:  # damage outside any one dataset: group tables, attribute heaps
+        found = Findings(problems=[SceneFormatError(path, "file", f"damaged HDF5 structure ({err})")])
+        return None, found
+
+
+def _read_metadata(h5: h5py.File, path: Path) -> tuple[SceneMetadata | None, Findings]:
     found = Findings()
     root = found.attempt(_check_root, h5, path)
     timestamps = found.attempt(_read_timestamps, h5, path)

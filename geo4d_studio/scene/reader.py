@@ -17,7 +17,7 @@ import numpy as np
 from geo4d_studio.errors import SceneFormatError
 from geo4d_studio.scene import schema
 from geo4d_studio.scene.camera import Camera
-from geo4d_studio.scene.metadata import Findings, SceneMetadata, read_metadata
+from geo4d_studio.scene.metadata import H5_ERRORS, Findings, SceneMetadata, read_metadata
 
 PIXEL_KINDS = ("rgb", "depth", "gripper_mask")
 
@@ -100,7 +100,7 @@ class Scene:
         ds = self._datasets[(cam, kind)]
         try:
             return ds[t]
-        except (OSError, RuntimeError) as err:
+        except H5_ERRORS as err:
             raise SceneFormatError(self.path, ds.name, f"frame {t}: cannot be read ({err})") from err
 
     def rgb(self, cam: str, t: int) -> np.ndarray:
@@ -115,6 +115,10 @@ class Scene:
             return np.multiply(raw, np.float32(scale), dtype=np.float32)
         schema.check_depth_values(self.path, schema.camera_field(cam, "depth"), raw, f"frame {t}: ")
         return raw
+
+    def depth_scale(self, cam: str) -> float | None:
+        """Metres per stored unit when camera `cam` stores depth as uint16; None for float32 metres."""
+        return self._depth_scales[cam]
 
     def has_gripper_mask(self, cam: str) -> bool:
         """Whether camera `cam` has a recorded gripper mask."""

@@ -105,7 +105,8 @@ def check_rigid(path: Path, field: str, T: np.ndarray) -> None:
         frame = int(np.argmax(bad_bottom))
         raise SceneFormatError(path, field, f"frame {frame}: last row is {T[frame, 3].tolist()}, not 0 0 0 1")
     R = T[:, :3, :3]
-    ortho_err = np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max(axis=(1, 2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        ortho_err = np.nan_to_num(np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)), nan=np.inf).max(axis=(1, 2))
     if (ortho_err >= ROTATION_ATOL).any():
         frame = int(np.argmax(ortho_err >= ROTATION_ATOL))
         err = float(ortho_err[frame])

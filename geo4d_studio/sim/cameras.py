@@ -82,15 +82,16 @@ def gl_projection_matrix(
 ) -> list[float]:
     """pybullet projection matrix (column-major) that reproduces the pinhole K, principal point included.
 
-    Pixel u (OpenCV, centre at integer u) covers window x ∈ [u, u+1], so x_ndc = 2(u + 0.5)/W − 1; likewise
-    y with rows counted from the top.
+    ER_TINY_RENDERER samples pixel (column c, row r) at window coordinates x = c, y = H − 1 − r (integer
+    positions, rows from the top; measured against ray-plane depth to 1e-6 m). So OpenCV pixel (u, v) must
+    map to x_ndc = 2u/W − 1 and y_ndc = 1 − 2(v + 1)/H.
     """
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     P = np.zeros((4, 4))
     P[0, 0] = 2 * fx / width
-    P[0, 2] = 1 - 2 * (cx + 0.5) / width
+    P[0, 2] = 1 - 2 * cx / width
     P[1, 1] = 2 * fy / height
-    P[1, 2] = 2 * (cy + 0.5) / height - 1
+    P[1, 2] = 2 * (cy + 1) / height - 1
     P[2, 2] = -(far + near) / (far - near)
     P[2, 3] = -2 * far * near / (far - near)
     P[3, 2] = -1.0

@@ -132,11 +132,12 @@ def simulate_episode(
         views: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {cam.name: [] for cam in rig}
         poses, widths = [], []
         capture_steps = np.round(np.arange(frames) * PHYSICS_HZ / fps).astype(int)
-        for t, step in enumerate(capture_steps):
-            first = capture_steps[t - 1] + 1 if t else 0
-            for s in range(first, step + 1) if t else ():
-                _drive(panda, follower, (s - 1) / PHYSICS_HZ)
+        step = 0
+        for t, capture_step in enumerate(capture_steps):
+            while step < capture_step:
+                _drive(panda, follower, step / PHYSICS_HZ)
                 pb.stepSimulation(physicsClientId=client)
+                step += 1
             poses.append(panda.tool_pose())
             widths.append(panda.gripper_width())
             for cam in rig:
@@ -176,7 +177,7 @@ def write_episode(data: EpisodeData, out: str | Path, *, seed: int, overwrite: b
 
     if not data.cameras:
         raise Geo4DError(f"{out}: an episode file needs at least one camera")
-    source = f"geo4d-studio sim: pybullet {pb.getAPIVersion()} Panda, task {data.task}, seed {seed}"
+    source = f"geo4d-studio sim (pybullet {pb.getAPIVersion()}, seed {seed}): {data.description}"
     with SceneWriter(
         out,
         fps=data.fps,

@@ -48,7 +48,8 @@ def _o3d_mesh(vertices: np.ndarray, faces: np.ndarray):
     import open3d as o3d
 
     return o3d.geometry.TriangleMesh(
-        o3d.utility.Vector3dVector(vertices.astype(np.float64)), o3d.utility.Vector3iVector(faces.astype(np.int32))
+        o3d.utility.Vector3dVector(vertices.astype(np.float64)),
+        o3d.utility.Vector3iVector(faces.astype(np.int32)),
     )
 
 

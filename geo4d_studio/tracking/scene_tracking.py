@@ -2,7 +2,8 @@
 
 Each view is tracked on its own (`track_view`), its poses moved to the world with that view's camera
 pose, and per frame the views are combined by confidence: `"best"` keeps the most confident view
-(as the paper does), `"fuse"` averages the confident views (weights = confidence).
+(as the paper does); `"fuse"` (the default, more accurate) averages, weighted by confidence, the
+views that agree with the most confident one (within 2 cm and 10 degrees).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from geo4d_studio.errors import Geo4DError, SceneFormatError
 from geo4d_studio.generation import Generation
 from geo4d_studio.geometry.camera import depth_to_pointmap
 from geo4d_studio.geometry.se3 import invert
+from geo4d_studio.tracking.metrics import rotation_angle_deg
 from geo4d_studio.tracking.model import GripperModel, gripper_model
 from geo4d_studio.tracking.tracker import FrameTrack, TrackerConfig, track_view
 from geo4d_studio.trajectory import Trajectory
@@ -57,6 +59,19 @@ def _rotation_mean(R: np.ndarray, w: np.ndarray) -> np.ndarray:
     return U @ D @ Vt
 
 
+FUSE_MAX_OFFSET_M = 0.02
+FUSE_MAX_TURN_DEG = 10.0
+"""Views further than this from the most confident view's pose are left out of the fused pose."""
+
+
+def _agrees(poses: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(V, N) whether each view's pose (V, N, 4, 4) is near the reference pose (N, 4, 4)."""
+    with np.errstate(invalid="ignore"):
+        offset = np.linalg.norm(poses[..., :3, 3] - reference[None, :, :3, 3], axis=-1)
+        turn = rotation_angle_deg(poses[..., :3, :3], reference[None, :, :3, :3])
+        return (offset <= FUSE_MAX_OFFSET_M) & (turn <= FUSE_MAX_TURN_DEG)
+
+
 def combine_views(
     names: Sequence[str], poses: np.ndarray, confidence: np.ndarray, width: np.ndarray, mode: str = "best"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -74,8 +89,9 @@ def combine_views(
     out_width = width[best, cols].copy()
     source = [names[v] if tracked[v, i] else "" for i, v in enumerate(best)]
     if mode == "fuse":
-        for i in np.flatnonzero(tracked.sum(axis=0) > 1):
-            use = tracked[:, i]
+        agree = tracked & _agrees(poses, out_pose)
+        for i in np.flatnonzero(agree.sum(axis=0) > 1):
+            use = agree[:, i]
             w = confidence[use, i] / confidence[use, i].sum()
             out_pose[i, :3, 3] = np.einsum("v,vi->i", w, poses[use, i, :3, 3])
             out_pose[i, :3, :3] = _rotation_mean(poses[use, i, :3, :3], w)
@@ -96,7 +112,9 @@ def _views_to_trajectory(
     metadata: dict,
 ) -> Trajectory:
     """Move each view's camera-frame poses to the world (T_world_cam (N, 4, 4) per view), combine."""
-    poses = np.stack([T @ np.stack([f.T_cam_tool for f in track]) for T, track in zip(T_world_cam, tracks, strict=True)])
+    poses = np.stack(
+        [T @ np.stack([f.T_cam_tool for f in track]) for T, track in zip(T_world_cam, tracks, strict=True)]
+    )
     confidence = np.array([[f.confidence for f in track] for track in tracks])
     width = np.array([[f.width_m for f in track] for track in tracks])
     pose, conf, w, source = combine_views(names, poses, confidence, width, combine)
@@ -179,7 +197,9 @@ def track_recorded(
         start = invert(cam.pose(int(idx[0]))) @ scene.ee_pose[idx[0]] if known else None
         if start is None and not scene.has_gripper_mask(v):
             raise SceneFormatError(
-                scene.path, f"/cameras/{v}/gripper_mask", "missing: needed to find the gripper without ee_pose"
+                scene.path,
+                f"/cameras/{v}/gripper_mask",
+                "missing: needed to find the gripper without ee_pose",
             )
         pointmaps = (depth_to_pointmap(scene.depth(v, int(t)), cam.K) for t in idx)
         masks = (scene.gripper_mask(v, int(t)) for t in idx) if scene.has_gripper_mask(v) else None
@@ -244,6 +264,10 @@ def track_generation(
         T_world.append(np.broadcast_to(T_world_cam, (generation.num_frames, 4, 4)))
         names.append(camera)
     meta = _metadata(scene, f"generation {generation.id}", names, combine, config)
-    meta["generation"] = {"id": generation.id, "start_frame": generation.start_frame, "params": generation.params}
+    meta["generation"] = {
+        "id": generation.id,
+        "start_frame": generation.start_frame,
+        "params": generation.params,
+    }
     frames = np.asarray(generation.frame_indices, dtype=np.int64)
     return _views_to_trajectory(names, tracks, T_world, frames, generation.timestamps, combine, meta)

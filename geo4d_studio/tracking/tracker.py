@@ -37,8 +37,8 @@ class TrackerConfig:
     """Confidence under which global registration is tried."""
     lost_below: float = 0.3
     """Confidence under which a frame is reported lost."""
-    good_above: float = 0.8
-    """Confidence above which the constant-velocity ICP result is kept without trying other starts."""
+    max_reinit_turn_deg: float = 60.0
+    """Global registration results turned further than this from the last tracked pose are rejected."""
     global_voxel_m: float = 0.01
     fit_width: bool = True
 
@@ -183,7 +183,10 @@ class ViewTracker:
             if prior is not None:
                 R = _inv(reg.transform)[:3, :3] @ prior[:3, :3].T
                 angle = float(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1)))
-            candidates.append((conf, angle, reg, w, support))
+            if np.degrees(angle) <= self.config.max_reinit_turn_deg:
+                candidates.append((conf, angle, reg, w, support))
+        if not candidates:
+            return None
         top = max(c[0] for c in candidates)
         # the pose and its twin fit alike: take the one nearer the prior rotation among the near-best
         conf, _, reg, w, support = min((c for c in candidates if c[0] >= top - 0.1), key=lambda c: c[1])
@@ -215,8 +218,6 @@ class ViewTracker:
                     reg, w = self._refine(pts, start, width)
                     conf, support = self._score(reg, depth, w)
                     candidates.append((reg, w, conf, support, len(pts), "icp"))
-                    if conf >= cfg.good_above:
-                        break
         if not candidates or max(c[2] for c in candidates) < cfg.reinit_below:
             if mask is not None and valid_mask.sum() >= cfg.min_points:
                 pts = pointmap[valid_mask].astype(np.float64)

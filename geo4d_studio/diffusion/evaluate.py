@@ -1,0 +1,281 @@
+"""Evaluation on held-out cameras: image quality, depth, cross-view geometry, optional FVD.
+
+For each (episode, held-out camera pair n/m, start frame) the pipeline predicts the future of both views
+from the start frame; predictions are compared with the recording at the predicted frames, at the
+recording's resolution:
+
+- PSNR and SSIM of view n and view m (metrics.image);
+- AbsRel and δ1 (< 1.25) of view n's depth (z of `pointmap_ref`) and of view m's points in view n's
+  frame (z of `pointmap_other_in_ref` against the recorded view-m pointmap moved into n's frame), over
+  pixels where both are valid (metrics.depth);
+- gripper mIoU (metrics.crossview): m→n lifts view m's recorded gripper mask with the predicted
+  `pointmap_other_in_ref` (already in n's frame) and projects it into view n; n→m lifts view n's mask
+  with `pointmap_ref` and moves it into view m with the recorded extrinsics;
+- FVD per view over all pairs, only with a user-supplied I3D checkpoint (otherwise "not computed").
+
+The same pairs are used for every model, so columns of one report are comparable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geo4d_studio.atomic import atomic_path
+from geo4d_studio.diffusion.dataset import MIN_CAMERAS, episode_paths, split_cameras
+from geo4d_studio.errors import Geo4DError, OutputPathError, SceneFormatError
+
+METRICS: dict[str, str] = {
+    "psnr_n": "PSNR view n (dB) ↑",
+    "psnr_m": "PSNR view m (dB) ↑",
+    "ssim_n": "SSIM view n ↑",
+    "ssim_m": "SSIM view m ↑",
+    "absrel_n": "AbsRel depth n ↓",
+    "delta1_n": "δ1 depth n ↑",
+    "absrel_m": "AbsRel m in n's frame ↓",
+    "delta1_m": "δ1 m in n's frame ↑",
+    "miou_m_to_n": "gripper mIoU m→n ↑",
+    "miou_n_to_m": "gripper mIoU n→m ↑",
+}
+FVD_KEYS = ("fvd_n", "fvd_m")
+NOT_COMPUTED = "not computed"
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    """One evaluation clip: episode file, held-out cameras n (ref) and m (other), start frame."""
+
+    episode: Path
+    ref: str
+    other: str
+    start: int
+
+
+@dataclass
+class ModelResult:
+    """Per-pair metrics of one model, its FVD per view (None = not computed) and timing."""
+
+    name: str
+    model_dir: str
+    pairs: list[tuple[EvalPair, dict[str, float]]] = field(default_factory=list)
+    fvd: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(FVD_KEYS))
+    seconds_per_clip: float = float("nan")
+
+    def mean(self, key: str) -> float:
+        """Mean of metric `key` over pairs, ignoring NaN (pairs where it is undefined)."""
+        values = np.array([m[key] for _, m in self.pairs], dtype=np.float64)
+        finite = values[~np.isnan(values)]
+        return float(finite.mean()) if finite.size else float("nan")
+
+
+def held_out_pairs(paths: list[Path], count: int, span: int, seed: int = 0) -> list[EvalPair]:
+    """`count` clips cycling over the episodes: a random ordered pair of held-out cameras and a start
+    frame leaving room for `span` more frames, drawn reproducibly from `seed`."""
+    from geo4d_studio.scene import open_scene
+
+    info = []
+    for path in paths:
+        with open_scene(path) as scene:
+            names, frames = list(scene.camera_names), scene.num_frames
+        if len(names) < MIN_CAMERAS:
+            raise SceneFormatError(
+                path, "/cameras", f"has {len(names)} cameras; evaluation needs at least {MIN_CAMERAS}"
+            )
+        if frames <= span:
+            raise SceneFormatError(
+                path, "/timestamps", f"has {frames} frames; a clip needs at least {span + 1}"
+            )
+        info.append((path, split_cameras(names)[1], frames))
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(count):
+        path, held_out, frames = info[i % len(info)]
+        ref, other = rng.choice(held_out, size=2, replace=False)
+        pairs.append(EvalPair(path, str(ref), str(other), int(rng.integers(frames - span))))
+    return pairs
+
+
+def clip_metrics(scene, gen, max_depth_m: float) -> dict[str, float]:
+    """All per-clip metrics of a Generation `gen` against the recording `scene` at `gen.frame_indices`."""
+    from geo4d_studio.geometry.camera import depth_to_pointmap
+    from geo4d_studio.geometry.crossview import pointmap_to_frame
+    from geo4d_studio.geometry.se3 import compose, invert
+    from geo4d_studio.metrics.crossview import gripper_miou
+    from geo4d_studio.metrics.depth import abs_rel, delta1
+    from geo4d_studio.metrics.image import psnr, ssim
+
+    frames = [int(t) for t in gen.frame_indices]
+    cam_n, cam_m = scene.cameras[gen.ref_camera], scene.cameras[gen.other_camera]
+
+    def recorded_depth(cam: str) -> np.ndarray:
+        depth = np.stack([scene.depth(cam, t) for t in frames])
+        return np.where(depth <= max_depth_m, depth, np.float32(0.0))
+
+    depth_n, depth_m = recorded_depth(gen.ref_camera), recorded_depth(gen.other_camera)
+    poses_n = np.stack([cam_n.pose(t) for t in frames])
+    poses_m = np.stack([cam_m.pose(t) for t in frames])
+    pm_m_in_n = pointmap_to_frame(depth_to_pointmap(depth_m, cam_m.K), poses_m, poses_n)
+    rgb_n = np.stack([scene.rgb(gen.ref_camera, t) for t in frames])
+    rgb_m = np.stack([scene.rgb(gen.other_camera, t) for t in frames])
+    out = {
+        "psnr_n": float(np.mean(psnr(gen.rgb_ref, rgb_n))),
+        "psnr_m": float(np.mean(psnr(gen.rgb_other, rgb_m))),
+        "ssim_n": float(np.mean(ssim(gen.rgb_ref, rgb_n))),
+        "ssim_m": float(np.mean(ssim(gen.rgb_other, rgb_m))),
+        "absrel_n": abs_rel(gen.depth_ref, depth_n),
+        "delta1_n": delta1(gen.depth_ref, depth_n),
+        "absrel_m": abs_rel(gen.pointmap_other_in_ref[..., 2], pm_m_in_n[..., 2]),
+        "delta1_m": delta1(gen.pointmap_other_in_ref[..., 2], pm_m_in_n[..., 2]),
+        "miou_m_to_n": float("nan"),
+        "miou_n_to_m": float("nan"),
+    }
+    if scene.has_gripper_mask(gen.ref_camera) and scene.has_gripper_mask(gen.other_camera):
+        mask_n = np.stack([scene.gripper_mask(gen.ref_camera, t) for t in frames])
+        mask_m = np.stack([scene.gripper_mask(gen.other_camera, t) for t in frames])
+        out["miou_m_to_n"] = gripper_miou(mask_m, gen.pointmap_other_in_ref, mask_n, cam_n.K)
+        T_m_n = compose(invert(gen.T_world_other), gen.T_world_ref)
+        out["miou_n_to_m"] = gripper_miou(mask_n, gen.pointmap_ref, mask_m, cam_m.K, T_m_n)
+    return out
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    pairs: list[EvalPair],
+    *,
+    steps: int = 25,
+    guidance: float = 2.5,
+    seed: int = 0,
+    i3d=None,
+    name: str | None = None,
+) -> ModelResult:
+    """Generate every pair with the model in `model_dir` and score it; FVD when `i3d` is given."""
+    from geo4d_studio.diffusion.pipeline import Geo4DPipeline
+    from geo4d_studio.scene import open_scene
+
+    pipe = Geo4DPipeline.from_pretrained(model_dir)
+    result = ModelResult(name=name or Path(model_dir).name, model_dir=str(model_dir))
+    videos: dict[str, list[np.ndarray]] = {"real_n": [], "fake_n": [], "real_m": [], "fake_m": []}
+    started = time.perf_counter()
+    for pair in pairs:
+        with open_scene(pair.episode) as scene:
+            gen = pipe(scene, pair.ref, pair.other, pair.start, steps=steps, guidance=guidance, seed=seed)
+            result.pairs.append((pair, clip_metrics(scene, gen, pipe.config.max_depth_m)))
+            if i3d is not None:
+                videos["fake_n"].append(gen.rgb_ref)
+                videos["fake_m"].append(gen.rgb_other)
+                videos["real_n"].append(np.stack([scene.rgb(pair.ref, int(t)) for t in gen.frame_indices]))
+                videos["real_m"].append(np.stack([scene.rgb(pair.other, int(t)) for t in gen.frame_indices]))
+    result.seconds_per_clip = (time.perf_counter() - started) / max(len(pairs), 1)
+    if i3d is not None:
+        from geo4d_studio.metrics.fvd import compute_fvd
+
+        for view in ("n", "m"):
+            real, fake = np.stack(videos[f"real_{view}"]), np.stack(videos[f"fake_{view}"])
+            result.fvd[f"fvd_{view}"] = compute_fvd(real, fake, i3d)
+    return result
+
+
+def evaluate(
+    model_dirs: list[str | Path],
+    data: str | Path,
+    *,
+    num_pairs: int = 8,
+    steps: int = 25,
+    guidance: float = 2.5,
+    seed: int = 0,
+    i3d_path: str | Path | None = None,
+) -> list[ModelResult]:
+    """Evaluate each model on the same `num_pairs` held-out clips of the episodes in `data`."""
+    from geo4d_studio.diffusion.config import ModelConfig
+
+    if num_pairs < 1:
+        raise Geo4DError(f"--pairs {num_pairs}: must be at least 1")
+    if i3d_path is not None and num_pairs < 2:
+        raise Geo4DError(f"--pairs {num_pairs}: FVD needs at least 2 clips per view")
+    configs = []
+    for model_dir in model_dirs:
+        config_file = Path(model_dir) / "geo4d_config.json"
+        if not config_file.is_file():
+            raise Geo4DError(f"{config_file}: missing (not an exported Geo4D model folder)")
+        configs.append(ModelConfig.load(config_file))
+    span = max(c.num_future_frames * c.frame_stride for c in configs)
+    pairs = held_out_pairs(episode_paths(data), num_pairs, span, seed)
+    i3d = None
+    if i3d_path is not None:
+        from geo4d_studio.metrics.fvd import load_i3d
+
+        i3d = load_i3d(i3d_path)
+    return [
+        evaluate_model(d, pairs, steps=steps, guidance=guidance, seed=seed, i3d=i3d, name=_model_name(d))
+        for d in model_dirs
+    ]
+
+
+def _model_name(model_dir: str | Path) -> str:
+    """A column name: the folder name, or its parent's for a run's `pipeline/` folder."""
+    path = Path(model_dir).resolve()
+    return path.parent.name if path.name == "pipeline" else path.name
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return NOT_COMPUTED
+    if math.isnan(value):
+        return "n/a"
+    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def format_markdown(results: list[ModelResult], settings: dict) -> str:
+    """A summary table (rows = metrics, columns = models), then one row per clip per model."""
+    lines = ["# Geo4D evaluation on held-out cameras", ""]
+    lines += [f"- {k}: {v}" for k, v in settings.items()]
+    header = "| metric | " + " | ".join(r.name for r in results) + " |"
+    lines += ["", header, "|---" * (len(results) + 1) + "|"]
+    for key, label in METRICS.items():
+        lines.append(f"| {label} | " + " | ".join(_fmt(r.mean(key)) for r in results) + " |")
+    for key in FVD_KEYS:
+        lines.append(f"| FVD view {key[-1]} ↓ | " + " | ".join(_fmt(r.fvd[key], 1) for r in results) + " |")
+    lines.append("| seconds per clip | " + " | ".join(f"{r.seconds_per_clip:.1f}" for r in results) + " |")
+    lines += ["", "## Per clip", ""]
+    lines.append("| model | episode | n | m | start | " + " | ".join(METRICS) + " |")
+    lines.append("|---" * (len(METRICS) + 5) + "|")
+    for r in results:
+        for pair, metrics in r.pairs:
+            cells = [r.name, pair.episode.name, pair.ref, pair.other, str(pair.start)]
+            lines.append("| " + " | ".join(cells + [_fmt(metrics[k]) for k in METRICS]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def format_csv(results: list[ModelResult]) -> str:
+    """One row per clip per model plus a `mean` row per model (FVD only there)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "episode", "ref", "other", "start", *METRICS, *FVD_KEYS])
+    for r in results:
+        for pair, metrics in r.pairs:
+            row = [r.name, pair.episode.name, pair.ref, pair.other, pair.start]
+            writer.writerow(row + [repr(float(metrics[k])) for k in METRICS] + ["", ""])
+        means = [repr(r.mean(k)) for k in METRICS]
+        fvd = [NOT_COMPUTED if r.fvd[k] is None else repr(r.fvd[k]) for k in FVD_KEYS]
+        writer.writerow([r.name, "mean", "", "", "", *means, *fvd])
+    return buffer.getvalue()
+
+
+def write_report(
+    results: list[ModelResult], out: str | Path, settings: dict, *, overwrite: bool = False
+) -> Path:
+    """Write the report as Markdown (.md) or CSV (.csv), chosen by the suffix of `out` (atomic)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".md", ".csv"):
+        raise OutputPathError(out, "report must end in .md or .csv")
+    text = format_markdown(results, settings) if suffix == ".md" else format_csv(results)
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return out
