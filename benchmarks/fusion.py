@@ -3,7 +3,7 @@
 Both sides start from the same numpy arrays (rgb uint8, depth float32 metres, K, T_world_cam) and end
 with numpy points and colours, so conversions count on both sides. Rays are precomputed (a warm-up
 call fills `pixel_rays`' cache; Open3D gets the same warm-up). Prints a markdown table with the
-median time of several runs and the speed-up ratio; `--write` also saves it to
+best wall-clock time of several runs and the speed-up ratio; `--write` also saves it to
 docs/benchmarks/fusion.md.
 
     .venv/bin/python benchmarks/fusion.py [--repeats 7] [--write]
@@ -12,8 +12,8 @@ docs/benchmarks/fusion.md.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -68,20 +68,23 @@ def open3d_fuse(views: list[tuple], voxel_m: float | None) -> tuple[np.ndarray, 
             convert_rgb_to_intensity=False,
         )
         intrinsic = o3d.camera.PinholeCameraIntrinsic(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2])
-        merged += o3d.geometry.PointCloud.create_from_rgbd_image(rgbd, intrinsic, extrinsic=se3.invert(T_world_cam))
+        merged += o3d.geometry.PointCloud.create_from_rgbd_image(
+            rgbd, intrinsic, extrinsic=se3.invert(T_world_cam)
+        )
     if voxel_m is not None:
         merged = merged.voxel_down_sample(voxel_m)
     return np.asarray(merged.points), (np.asarray(merged.colors) * 255).round().astype(np.uint8)
 
 
-def median_seconds(fn, repeats: int) -> float:
+def best_seconds(fn, repeats: int) -> float:
+    """Fastest of `repeats` wall-clock runs after a warm-up (the least disturbed by other load)."""
     fn()  # warm-up: imports, ray cache
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def run(repeats: int) -> str:
@@ -100,8 +103,8 @@ def run(repeats: int) -> str:
         for voxel in (None, VOXEL_M):
             ours_points, _ = fuse_views(views, voxel_m=voxel)
             o3d_points, _ = open3d_fuse(views, voxel)
-            ours = median_seconds(lambda v=views, x=voxel: fuse_views(v, voxel_m=x), repeats)
-            theirs = median_seconds(lambda v=views, x=voxel: open3d_fuse(v, x), repeats)
+            ours = best_seconds(lambda v=views, x=voxel: fuse_views(v, voxel_m=x), repeats)
+            theirs = best_seconds(lambda v=views, x=voxel: open3d_fuse(v, x), repeats)
             rows.append(
                 f"| {label} | {'-' if voxel is None else f'{voxel * 1000:g} mm'} | "
                 f"{len(ours_points)} / {len(o3d_points)} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | "
@@ -123,15 +126,21 @@ def main() -> None:
         from geo4d_studio.atomic import atomic_path
 
         machine = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         text = (
             "# Fusion benchmark\n\n"
             "`benchmarks/fusion.py`: all views of one frame fused into a world point cloud, from numpy "
-            "arrays to numpy points + colours. Ours: `geometry.fusion.fuse_views` (cached per-camera "
-            "rays, boolean mask, one matrix product per view; voxel grid via `np.unique` + `np.bincount`). "
-            f"Baseline: Open3D {o3d.__version__} `RGBDImage.create_from_color_and_depth` + "
-            "`PointCloud.create_from_rgbd_image` per view, merged with `+=`, then `voxel_down_sample`. "
-            f"Median of {args.repeats} runs after a warm-up, both measured in the same run.\n\n"
-            f"Machine: {machine}, {time.strftime('%Y-%m-%d')}.\n\n{table}\n"
+            "arrays to numpy points + colours.\n\n"
+            "- Ours: `geometry.fusion.fuse_views`: world-frame pixel rays cached per camera pose, flat "
+            "integer gathers of the valid pixels, `depth * ray + t` per coordinate; voxels grouped by one "
+            "`np.sort` of 64-bit keys with the point index packed in, means by `np.bincount`.\n"
+            f"- Baseline: Open3D {o3d.__version__} `RGBDImage.create_from_color_and_depth` + "
+            "`PointCloud.create_from_rgbd_image` per view, merged with `+=`, then `voxel_down_sample`; "
+            "colours back to uint8.\n\n"
+            f"Best wall-clock time of {args.repeats} runs after a warm-up, both measured in the same run. "
+            f"Machine: {machine}, {time.strftime('%Y-%m-%d')}, load average {load} "
+            f"on {os.cpu_count()} cores while measuring.\n\n{table}\n\n"
+            "Regenerate: `.venv/bin/python benchmarks/fusion.py --write`.\n"
         )
         path = REPO_ROOT / "docs" / "benchmarks" / "fusion.md"
         with atomic_path(path, overwrite=True) as tmp:

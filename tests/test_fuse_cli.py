@@ -18,11 +18,17 @@ def test_fuse_writes_cloud_and_prints_count(sample_path, tmp_path, capsys):
         first, second = scene.camera_names[:2]
         expected = sum(np.count_nonzero(scene.depth(name, 1) > 0) for name in (first, second))
     out = tmp_path / "cloud.ply"
-    assert main(["fuse", str(sample_path), "--frame", "1", "--cameras", f"{first},{second}", "--out", str(out)]) == 0
+    assert (
+        main(["fuse", str(sample_path), "--frame", "1", "--cameras", f"{first},{second}", "--out", str(out)])
+        == 0
+    )
     assert f"{expected} points" in capsys.readouterr().out
     points, colors = read_ply(out)
     assert points.shape == (expected, 3) and colors.shape == (expected, 3)
-    assert main(["fuse", str(sample_path), "--frame", "1", "--voxel", "0.01", "--out", str(out), "--overwrite"]) == 0
+    assert (
+        main(["fuse", str(sample_path), "--frame", "1", "--voxel", "0.01", "--out", str(out), "--overwrite"])
+        == 0
+    )
     assert 0 < len(read_ply(out)[0]) < expected * 2
 
 
@@ -47,7 +53,17 @@ def test_fuse_user_errors_are_one_line(sample_path, tmp_path, capsys):
 
 def test_fuse_console_script_missing_file(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "geo4d_studio", "fuse", str(tmp_path / "none.h5"), "--frame", "0", "--out", str(tmp_path / "c.ply")],
+        [
+            sys.executable,
+            "-m",
+            "geo4d_studio",
+            "fuse",
+            str(tmp_path / "none.h5"),
+            "--frame",
+            "0",
+            "--out",
+            str(tmp_path / "c.ply"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -82,7 +82,9 @@ def test_fuse_frame_on_sample_episode(sample_path):
 
 
 def test_camera_path_endpoints_clamp_and_even_pace():
-    poses = np.stack([np.eye(4), se3.from_quat_xyzw([1, 0, 0], [0, 0, 0, 1]), se3.from_quat_xyzw([3, 0, 0], [0, 0, 0, 1])])
+    poses = np.stack(
+        [np.eye(4), se3.from_quat_xyzw([1, 0, 0], [0, 0, 0, 1]), se3.from_quat_xyzw([3, 0, 0], [0, 0, 0, 1])]
+    )
     path = CameraPath(poses)
     assert np.allclose(path.pose_at(0), poses[0]) and np.allclose(path.pose_at(1), poses[2])
     assert np.allclose(path.pose_at(-2), poses[0]) and np.allclose(path.pose_at(7), poses[2])

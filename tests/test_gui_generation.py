@@ -13,7 +13,7 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from geo4d_studio.qt.main_window import MainWindow  # noqa: E402
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

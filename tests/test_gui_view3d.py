@@ -19,7 +19,12 @@ from geo4d_studio.geometry.se3 import is_rigid, transform_points  # noqa: E402
 from geo4d_studio.qt.view3d import BACKGROUND_RGB, View3DDock  # noqa: E402
 from geo4d_studio.qt.view3d_camera import fit_view, project_to_display  # noqa: E402
 from geo4d_studio.scene import SceneWriter  # noqa: E402
-from geo4d_studio.scene.synthetic import intrinsics, render_frame, ring_pose  # noqa: E402
+from geo4d_studio.scene.synthetic import (  # noqa: E402
+    intrinsics,
+    make_synthetic_scene,
+    render_frame,
+    ring_pose,
+)
 from geo4d_studio.session import Session  # noqa: E402
 from geo4d_studio.trajectory import Trajectory  # noqa: E402
 
@@ -95,6 +100,8 @@ def test_look_through_matches_camera_silhouette_and_colours(view: View3DDock) ->
         view.set_layer_visible(layer, False)
     view.plotter.hide_axes()
     view.look_through("cam1", animate=False)
+    assert view.frustums.num_segments == 10 and list(view.labels.actors) == ["cam1"]
+    assert view.camera_path_names == ["cam1"]
     camera = scene.cameras["cam1"]
     viewport = tuple(view.plotter.renderer.GetSize())
     _, _, _, scale = fit_view(camera.K, (camera.width, camera.height), viewport)
@@ -276,3 +283,22 @@ def test_viewpoints_hover_marker_and_tracks(view: View3DDock) -> None:
     assert view.track_axes.num_segments == 3  # current frame 0 pose as x/y/z axes
     points = transform_points(np.eye(4), np.array(view.track_axes.mesh.points))
     assert np.allclose(points[0], poses[0, :3, 3])
+
+
+def test_switching_and_closing_scenes(view: View3DDock, tmp_path: Path) -> None:
+    renderer = view.plotter.renderer
+    actor = view.cloud.actor
+    other = make_synthetic_scene(tmp_path / "pair.h5", cameras=2, frames=3, size=(24, 32))
+    view.session.open(other)
+    view.render_now()
+    assert view.cloud.actor is actor
+    assert view.cloud.num_points_total == len(fuse_frame(view.session.scene, 0)[0])
+    assert sorted(view.labels.actors) == ["cam0", "cam1"] and view.frustums.num_segments == 20
+    assert [view.look_combo.itemText(i) for i in range(view.look_combo.count())] == ["cam0", "cam1"]
+    actors = renderer.GetActors().GetNumberOfItems()
+    view.session.close()
+    view.render_now()
+    assert view.cloud.num_points_total == 0 and view.frustums.num_segments == 0
+    assert view.camera_path is None and not view.path_slider.isEnabled()
+    assert renderer.GetActors().GetNumberOfItems() == actors - 2  # only the two labels went
+    assert _foreground(_image(view)).mean() < 0.02  # just the axes widget is left

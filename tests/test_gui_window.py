@@ -260,3 +260,72 @@ def test_shortcuts_dialog_lists_playback_keys_and_screenshot_is_written(window: 
         len({image.pixel(x, y) for x in range(0, image.width(), 37) for y in range(0, image.height(), 37)})
         > 20
     )
+
+
+def test_metrics_of_a_perfect_and_a_wrong_generation_with_flags_and_jumps(
+    window: MainWindow, oracle_generation, qtbot
+):
+    session, metrics = window.session, window.metrics
+    scene = session.scene
+    ref, other = session.ref_camera, session.other_camera
+    frames = [4, 6, 8]
+    perfect = oracle_generation(scene, ref, other, 3, frames)
+    session.add_generation(perfect)
+    qtbot.waitUntil(lambda: metrics.table.rowCount() == 3, timeout=30_000)
+    assert [metrics.table.item(r, 0).text() for r in range(3)] == ["4", "6", "8"]
+    assert metrics.clip["absrel_n"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics.clip["absrel_m"] == pytest.approx(0.0, abs=1e-5)
+    assert all(not metrics.table.item(r, metrics.table.columnCount() - 1).text() for r in range(3))
+
+    wrong = oracle_generation(scene, ref, other, 3, frames)
+    wrong.pointmap_other_in_ref[1] *= 1.3  # frame 6: view m's geometry 30 % too far in view n's frame
+    session.add_generation(wrong)
+    qtbot.waitUntil(
+        lambda: metrics.table.rowCount() == 3 and metrics.clip.get("absrel_m", 0) > 0, timeout=30_000
+    )
+    assert metrics.frame_metrics[1]["absrel_m"] == pytest.approx(0.3, rel=1e-3)
+    flags = [metrics.table.item(r, metrics.table.columnCount() - 1).text() for r in range(3)]
+    assert "cross-view" in flags[1] and not flags[0] and not flags[2]
+    metrics.table.cellClicked.emit(1, 3)
+    assert session.frame == 6 and window.timeline.slider.value() == 6
+    assert window.generation_dock.runs.topLevelItemCount() == 2
+
+
+def test_export_ground_truth_and_tracking_run_in_workers(window: MainWindow, tmp_path: Path, errors, qtbot):
+    from geo4d_studio.export.trajectory_io import read_trajectory
+
+    session, tasks = window.session, window.tasks
+    assert "ground truth" in tasks.trajectories()
+    out = tmp_path / "gt.csv"
+    worker = tasks.export_trajectory("ground truth", out)
+    qtbot.waitUntil(lambda: worker.done and out.exists(), timeout=20_000)
+    back = read_trajectory(out)
+    np.testing.assert_allclose(back.positions, session.scene.ee_pose[:, :3, 3], atol=1e-6)
+    assert "wrote" in window.statusBar().currentMessage()
+
+    worker = tasks.track_recorded()
+    qtbot.waitUntil(
+        lambda: "view-frame" in window.statusBar().currentMessage() or worker.done, timeout=60_000
+    )
+    tasks.cancel()
+    qtbot.waitUntil(lambda: not tasks.busy, timeout=60_000)
+    assert "cancelled" in window.statusBar().currentMessage() and session.trajectories == {}
+
+
+def test_tracking_a_generation_adds_a_track_to_the_plots(
+    window: MainWindow, oracle_generation, errors, qtbot
+):
+    session, tasks = window.session, window.tasks
+    curves_before = len(window.plots.plots[0].listDataItems())
+    session.add_generation(
+        oracle_generation(session.scene, session.ref_camera, session.other_camera, 10, [11, 12, 13])
+    )
+    worker = tasks.track_generation()
+    qtbot.waitUntil(lambda: worker.done and not tasks.busy, timeout=120_000)
+    assert errors == []
+    ((name, traj),) = session.trajectories.items()
+    assert name.startswith("tracked gen-") and list(traj.frames) == [11, 12, 13]
+    assert len(window.plots.plots[0].listDataItems()) == curves_before + 3
+    found = ~traj.lost
+    error_m = np.linalg.norm(traj.positions[found] - session.scene.ee_pose[traj.frames[found], :3, 3], axis=1)
+    assert found.any() and error_m.max() < 0.05, error_m

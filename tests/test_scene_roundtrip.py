@@ -32,7 +32,7 @@ def _moving_poses() -> np.ndarray:
     return np.stack([ring_pose(a) for a in np.linspace(0.0, 1.0, T)])
 
 
-def _write(path, frames, *, depth_scale=None, as_iterables=False, robot=True):
+def _write(path, frames, *, depth_scale=None, as_iterables=False, robot=True, source="unit test"):
     timestamps = np.arange(T) / 15.0
     K = intrinsics(H, W)
 
@@ -40,7 +40,7 @@ def _write(path, frames, *, depth_scale=None, as_iterables=False, robot=True):
         return iter(list(x)) if as_iterables else x
 
     with SceneWriter(
-        path, fps=15.0, timestamps=timestamps, task="pick", source="unit test", depth_scale=depth_scale
+        path, fps=15.0, timestamps=timestamps, task="pick", source=source, depth_scale=depth_scale
     ) as writer:
         # Not alphabetical: the reader must keep file (insertion) order.
         writer.add_camera(
@@ -93,6 +93,11 @@ def test_float_depth_round_trip_is_exact(tmp_path, as_iterables):
         assert scene.warnings == ["camera alpha: no gripper mask"]
 
 
+def test_text_attributes_round_trip_unicode(tmp_path):
+    with open_scene(_write(tmp_path / "s.h5", _frames(), source="Bürotisch, 机器人 ✓")) as scene:
+        assert scene.source == "Bürotisch, 机器人 ✓"
+
+
 def test_uint16_depth_round_trip_within_half_a_step(tmp_path):
     frames = _frames()
     path = _write(tmp_path / "s.h5", frames, depth_scale=1e-4)
@@ -127,7 +132,8 @@ def test_pixel_datasets_are_one_frame_per_chunk_and_compressed(tmp_path):
             assert ds.chunks == shape and ds.compression == "gzip" and ds.fletcher32
         assert h5["/cameras/zeta/T_world_cam"].shape == (4, 4)  # static pose stored once
         assert h5["/cameras/alpha/T_world_cam"].shape == (T, 4, 4)
-        assert dict(h5.attrs) | {"version": int(h5.attrs["version"])} == {
+        attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in h5.attrs.items()}
+        assert attrs == {
             "format": "geo4d-scene",
             "version": 1,
             "fps": 15.0,
@@ -135,6 +141,7 @@ def test_pixel_datasets_are_one_frame_per_chunk_and_compressed(tmp_path):
             "source": "unit test",
             "units": "m",
         }
+        assert all(h5.attrs.get_id(k).dtype.kind == "S" for k in ("format", "task", "source", "units"))
 
 
 def test_reader_never_modifies_the_file(tmp_path):

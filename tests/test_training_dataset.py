@@ -9,8 +9,21 @@ import numpy as np
 import pytest
 
 from geo4d_studio.diffusion.config import ModelConfig
-from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, split_cameras, window_frames
+from geo4d_studio.diffusion.dataset import (
+    Episode,
+    PairDataset,
+    episode_paths,
+    load_episodes,
+    split_cameras,
+    window_frames,
+)
 from geo4d_studio.errors import SceneFormatError
+
+
+@pytest.fixture(scope="module")
+def tiny_episodes(sample_path: Path) -> list[Episode]:
+    """The sample episode decoded once at the tiny config's size."""
+    return load_episodes([sample_path], ModelConfig.tiny())
 
 
 def test_split_holds_out_four_of_sixteen_spread_over_the_ring() -> None:
@@ -26,9 +39,9 @@ def test_split_of_four_cameras_keeps_two_for_training() -> None:
     assert (train, held_out) == (["a", "c"], ["b", "d"])
 
 
-def test_item_layout(sample_path: Path) -> None:
+def test_item_layout(tiny_episodes: list[Episode]) -> None:
     cfg = ModelConfig.tiny()
-    ds = PairDataset([sample_path], cfg, seed=3)
+    ds = PairDataset([], cfg, seed=3, episodes=tiny_episodes)
     item = ds[0]
     frames, (h, w) = cfg.num_future_frames + 1, cfg.image_size
     for key in ("rgb_n", "rgb_m", "pm_n", "pm_m_in_n"):
@@ -36,15 +49,15 @@ def test_item_layout(sample_path: Path) -> None:
     for key in ("mask_n", "mask_m", "valid_n", "valid_m"):
         assert item[key].shape == (frames, 1, h, w)
         assert set(np.unique(item[key].numpy())) <= {0.0, 1.0}
-    assert -1.0 <= float(item["rgb_n"].min()) and float(item["rgb_n"].max()) <= 1.0
+    assert float(item["rgb_n"].min()) >= -1.0 and float(item["rgb_n"].max()) <= 1.0
     assert float(item["valid_n"].mean()) > 0.5  # the table and robot fill most of the view
     batch = ds.batch(4, 2)
     assert batch["rgb_m"].shape == (2, frames, 3, h, w)
 
 
-def test_pairs_use_training_cameras_and_are_reproducible(sample_path: Path) -> None:
+def test_pairs_use_training_cameras_and_are_reproducible(tiny_episodes: list[Episode]) -> None:
     cfg = ModelConfig.tiny()
-    ds = PairDataset([sample_path], cfg, seed=1)
+    ds = PairDataset([], cfg, seed=1, episodes=tiny_episodes)
     train, _ = split_cameras(ds.episodes[0].camera_names)
     train_idx = {ds.episodes[0].camera_index(c) for c in train}
     picks = [ds.pick(i) for i in range(40)]
@@ -102,10 +115,10 @@ def test_episode_with_too_few_cameras_is_rejected(sample_path: Path, tmp_path: P
         PairDataset([out], ModelConfig.tiny())
 
 
-def test_episode_too_short_for_the_clip_is_rejected(sample_path: Path) -> None:
+def test_episode_too_short_for_the_clip_is_rejected(tiny_episodes: list[Episode]) -> None:
     cfg = dataclasses.replace(ModelConfig.tiny(), num_future_frames=40, frame_stride=5)
     with pytest.raises(SceneFormatError, match=r"/timestamps: has \d+ frames; .* needs at least 201"):
-        PairDataset([sample_path], cfg)
+        PairDataset([], cfg, episodes=tiny_episodes)
 
 
 def test_episode_paths_errors(tmp_path: Path) -> None:

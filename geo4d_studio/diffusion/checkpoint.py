@@ -252,8 +252,8 @@ def init_from_svd(svd_dir: str | Path, cfg: ModelConfig) -> tuple[dict[str, torc
     conv_in keeps SVD's RGB channels (noisy and condition) and zeroes the pointmap ones; conv_out
     predicts both RGB and pointmap latents from SVD's head. The cross-view attention output projections
     start at zero, so the initialised model reproduces SVD per view. VAE: SVD's encoder, and the spatial
-    layers of its temporal decoder; post_quant_conv (absent in SVD) starts as the identity. The
-    pointmap VAE is a copy of the RGB VAE.
+    layers of its temporal decoder, and its latent scaling factor; post_quant_conv (absent in SVD)
+    starts as the identity. The pointmap VAE is a copy of the RGB VAE.
     """
     root = Path(svd_dir)
     for sub in ("unet", "vae"):
@@ -261,7 +261,8 @@ def init_from_svd(svd_dir: str | Path, cfg: ModelConfig) -> tuple[dict[str, torc
             raise CheckpointError(
                 root, f"{sub}/", "component folder missing (expected a diffusers SVD folder)"
             )
-        _read_json(root / sub / CONFIG_NAME, root)
+    vae_config = _read_json(root / "vae" / CONFIG_NAME, root)
+    _read_json(root / "unet" / CONFIG_NAME, root)
     report = SvdInitReport()
     unet = MultiViewUNet.from_model_config(cfg)
     _copy_matching(
@@ -273,6 +274,7 @@ def init_from_svd(svd_dir: str | Path, cfg: ModelConfig) -> tuple[dict[str, torc
                 layer.attn.to_out[0].weight.zero_()
                 layer.attn.to_out[0].bias.zero_()
     rgb_vae = build_vae(cfg)
+    rgb_vae.register_to_config(scaling_factor=float(vae_config.get("scaling_factor", cfg.vae_scaling_factor)))
     vae_targets = lambda key: [key.replace(".spatial_res_block", "")]  # noqa: E731
     _copy_matching(
         rgb_vae, _read_svd_weights(root / "vae", root), vae_targets, report, "rgb_vae.", cfg.latent_channels

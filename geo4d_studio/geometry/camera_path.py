@@ -41,7 +41,9 @@ class CameraPath:
         if self.length == 0.0:
             return self.poses[0].copy()
         distance = float(np.clip(s, 0.0, 1.0)) * self.length
-        segment = int(np.clip(np.searchsorted(self._knots, distance, side="right") - 1, 0, len(self.poses) - 2))
+        segment = int(
+            np.clip(np.searchsorted(self._knots, distance, side="right") - 1, 0, len(self.poses) - 2)
+        )
         start, end = self._knots[segment], self._knots[segment + 1]
         local = 0.0 if end == start else (distance - start) / (end - start)
         return interpolate(self.poses[segment], self.poses[segment + 1], local)

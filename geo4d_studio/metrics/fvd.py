@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional
 
 from geo4d_studio.errors import CheckpointError
 
@@ -44,15 +44,15 @@ class Unit3D(nn.Module):
         self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01) if batch_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, _same_padding(x.shape[2:], self.kernel, self.stride))
+        x = functional.pad(x, _same_padding(x.shape[2:], self.kernel, self.stride))
         x = self.conv3d(x)
         if self.bn is not None:
             x = self.bn(x)
-        return F.relu(x) if self.activation else x
+        return functional.relu(x) if self.activation else x
 
 
 def _same_padding(size, kernel, stride) -> tuple[int, ...]:
-    """F.pad amounts (last dim first) for TF 'SAME' padding of a (T, H, W) input."""
+    """functional.pad amounts (last dim first) for TF 'SAME' padding of a (T, H, W) input."""
     pads = []
     for n, k, s in zip(size, kernel, stride, strict=True):
         total = max(k - s, 0) if n % s == 0 else max(k - n % s, 0)
@@ -68,7 +68,9 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool3d(F.pad(x, _same_padding(x.shape[2:], self.kernel, self.stride)), self.kernel, self.stride)
+        return functional.max_pool3d(
+            functional.pad(x, _same_padding(x.shape[2:], self.kernel, self.stride)), self.kernel, self.stride
+        )
 
 
 class InceptionModule(nn.Module):
@@ -148,7 +150,9 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
     path = Path(path)
     if path.suffix.lower() in _PICKLE_SUFFIXES:
         raise CheckpointError(
-            path, "format", "pickle-based checkpoints are refused (they can run code); convert it to .safetensors"
+            path,
+            "format",
+            "pickle-based checkpoints are refused (they can run code); convert it to .safetensors",
         )
     if not path.is_file():
         raise CheckpointError(path, "file", "does not exist")
@@ -170,7 +174,9 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
             )
     unexpected = sorted(set(tensors) - set(expected))
     if unexpected:
-        raise CheckpointError(path, unexpected[0], f"unexpected tensor ({len(unexpected)} in all); not an I3D?")
+        raise CheckpointError(
+            path, unexpected[0], f"unexpected tensor ({len(unexpected)} in all); not an I3D?"
+        )
     model.load_state_dict(tensors)
     return model.eval().to(device)
 
@@ -197,7 +203,9 @@ def i3d_features(
     for start in range(0, len(videos), batch_size):
         clip = torch.from_numpy(videos[start : start + batch_size]).to(device)
         clip = clip.permute(0, 1, 4, 2, 3).float().flatten(0, 1)  # (B*T, 3, H, W)
-        clip = F.interpolate(clip, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        clip = functional.interpolate(
+            clip, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )
         clip = clip.unflatten(0, (-1, videos.shape[1])).permute(0, 2, 1, 3, 4) / 127.5 - 1.0
         pooled, logits = i3d(clip)
         out.append((logits if features == "logits" else pooled).double().cpu().numpy())
@@ -230,7 +238,12 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compute_fvd(
-    videos_a: np.ndarray, videos_b: np.ndarray, i3d: InceptionI3d, *, size: int = 224, features: str = "logits"
+    videos_a: np.ndarray,
+    videos_b: np.ndarray,
+    i3d: InceptionI3d,
+    *,
+    size: int = 224,
+    features: str = "logits",
 ) -> float:
     """FVD between two sets of videos (N, T, H, W, 3) uint8 (N >= 2 each; 16+ frames is usual)."""
     stats_a = feature_statistics(i3d_features(videos_a, i3d, size=size, features=features))

@@ -30,10 +30,12 @@ from geo4d_studio.paths import DEFAULT_MODEL_DIR
 from geo4d_studio.qt.camera_panes import CameraPanes
 from geo4d_studio.qt.dialogs import show_error
 from geo4d_studio.qt.generation_panel import GenerationDock
+from geo4d_studio.qt.metrics_dock import MetricsDock
 from geo4d_studio.qt.plots_dock import PlotsDock
 from geo4d_studio.qt.scene_dock import SceneDock
 from geo4d_studio.qt.state import GenerationWindow
 from geo4d_studio.qt.status import StatusBar
+from geo4d_studio.qt.tasks import Tasks
 from geo4d_studio.qt.timeline import TimelineDock
 from geo4d_studio.session import Session
 
@@ -80,13 +82,15 @@ class MainWindow(QMainWindow):
         )
         self.timeline = TimelineDock(self.session, self.generation_window, self)
         self.plots = PlotsDock(self.session, self)
-        self.metrics = self._optional_dock("geo4d_studio.qt.metrics_dock", "MetricsDock")
+        self.metrics = MetricsDock(self.session, self)
         self.view3d = self._optional_dock("geo4d_studio.qt.view3d", "View3DDock") if with_3d else None
         self._place_docks()
         self.status = StatusBar(self.session, self)
         self.setStatusBar(self.status)
         self.generation_dock.device_changed.connect(self.status.set_device)
         self.status.set_device(self.generation_dock.device.currentText())
+        self.tasks = Tasks(self.session, self.pool, self)
+        self.tasks.message.connect(lambda text: self.status.showMessage(text, 10_000))
 
         self.recent_menu = QMenu("Open &recent", self)
         self._build_menus()
@@ -122,11 +126,10 @@ class MainWindow(QMainWindow):
         self.scene_dock.raise_()
         if self.view3d is not None:
             self.addDockWidget(right, self.view3d)
-        if self.metrics is not None:
-            self.addDockWidget(right, self.metrics)
-            if self.view3d is not None:
-                self.tabifyDockWidget(self.view3d, self.metrics)
-                self.view3d.raise_()
+        self.addDockWidget(right, self.metrics)
+        if self.view3d is not None:
+            self.tabifyDockWidget(self.view3d, self.metrics)
+            self.view3d.raise_()
         self.addDockWidget(bottom, self.plots)
         self.splitDockWidget(self.plots, self.timeline, Qt.Orientation.Vertical)
         self.resizeDocks([self.scene_dock], [300], Qt.Orientation.Horizontal)
@@ -175,6 +178,8 @@ class MainWindow(QMainWindow):
         self._action(generate, "&Run generation", self.generation_dock.start, "Ctrl+G")
         self._action(generate, "&Cancel generation", self.generation_dock.cancel, "Esc")
         self._action(generate, "Next generation starts at the &cursor", self._start_at_cursor, "Ctrl+B")
+
+        self.tasks.fill_menus(bar.addMenu("&Track"), self.export_menu)
 
         view_menu = bar.addMenu("&View")
         for dock in self.docks():
@@ -371,7 +376,9 @@ class MainWindow(QMainWindow):
         if self.generation_dock.running:
             self.statusBar().showMessage("cancelling the running generation…")
         self.generation_dock.shutdown()
+        self.tasks.cancel()
         self.pool.waitForDone()
+        self.metrics.wait()
         self.save_layout()
         if self.view3d is not None:
             self.view3d.shutdown()

@@ -118,6 +118,7 @@ class View3DDock(QDockWidget):
         self._radius_m = 1.0
         self._centre = np.zeros(3)
         self._stale = False
+        self._drawn: dict[str, object] = {}  # what each layer last drew, to skip unchanged updates
         self._animation: tuple[np.ndarray, np.ndarray] | None = None
         self._animation_clock = QElapsedTimer()
 
@@ -126,7 +127,8 @@ class View3DDock(QDockWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
         layout.addLayout(self._build_toolbar())
-        self.plotter = QtInteractor(body, auto_update=False)
+        self.plotter = QtInteractor(body, auto_update=False, multi_samples=0)
+        self.plotter.disable_anti_aliasing()  # MSAA costs more than the points on software GL
         self.plotter.setMinimumSize(320, 240)
         layout.addWidget(self.plotter, 1)
         layout.addLayout(self._build_path_row())
@@ -268,14 +270,15 @@ class View3DDock(QDockWidget):
 
     def render_now(self) -> None:
         """Render synchronously (after any pending data updates)."""
-        self._render_timer.stop()
-        if self._stale:
-            self._refresh_all()
-        self.plotter.render()
+        self._apply_pending()
+        if self.plotter.isVisible():
+            self.plotter.repaint()  # paintGL renders VTK once and blits; render() would render twice
+        else:
+            self.plotter.render()
 
     def grab_image(self) -> QImage:
-        """The 3D view as rendered now (RGB888)."""
-        self.render_now()
+        """The 3D view with every pending update rendered (RGB888)."""
+        self._apply_pending()
         return self.plotter.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888)
 
     def set_layer_visible(self, layer: str, visible: bool) -> None:
@@ -389,17 +392,16 @@ class View3DDock(QDockWidget):
     # -- session observers -------------------------------------------------------------------
     def _on_scene_changed(self, scene: Scene | None) -> None:
         self._cloud_cache.clear()
+        self._drawn.clear()
         self._intrinsics = None
         self.hover.set_point(None)
         names = [] if scene is None else scene.camera_names
         self.look_combo.clear()
         self.look_combo.addItems(names)
-        self.labels.set_names(names)
-        self.labels.set_visible(self.layer_actions["frustums"].isChecked())
         self._on_viewpoints_changed()
         self._stale = True
         if scene is None:
-            self.camera_path, self.camera_path_names = None, []
+            self._update_camera_path(np.zeros((0, 4, 4)), [])
             self._refresh_all()
             return
         self._measure_scene(scene)
@@ -459,6 +461,11 @@ class View3DDock(QDockWidget):
         if self.isVisible():
             self._schedule_render()
 
+    def _apply_pending(self) -> None:
+        self._render_timer.stop()
+        if self._stale:
+            self._refresh_all()
+
     def _schedule_render(self) -> None:
         if self.isVisible() and not self._render_timer.isActive():
             self._render_timer.start()
@@ -468,6 +475,8 @@ class View3DDock(QDockWidget):
         self._stale = False
         scene = self.session.scene
         if scene is None:
+            self._drawn.clear()
+            self.labels.set_names([])
             empty_points, empty_colors = np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8)
             for layer in (self.cloud, self.generated_ref, self.generated_other):
                 layer.set_data(empty_points, empty_colors)
@@ -491,9 +500,18 @@ class View3DDock(QDockWidget):
                 self._cloud_cache.popitem(last=False)
         return self._cloud_cache[key]
 
+    def _unchanged(self, layer: str, key: object) -> bool:
+        """True when `layer` already shows the data identified by `key` (else remember `key`)."""
+        if layer in self._drawn and self._drawn[layer] == key:
+            return True
+        self._drawn[layer] = key
+        return False
+
     def _update_generated(self) -> None:
         generation = self.session.generation
         slot = None if generation is None else generation.frame_slot(self.session.frame)
+        if self._unchanged("generated", (id(generation), slot)):
+            return
         empty = (np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8))
         if slot is None:
             self.generated_ref.set_data(*empty)
@@ -518,6 +536,9 @@ class View3DDock(QDockWidget):
         names = self.session.visible_cameras
         depth = 0.12 * self._scale_m
         poses = {name: scene.cameras[name].pose(frame) for name in scene.camera_names}
+        key = (tuple(names), np.array(list(poses.values())).tobytes())
+        if self._unchanged("frustums", key):  # static cameras: nothing to redo on a frame change
+            return
         lines = [
             frustum_segments(c.K, poses[name], c.width, c.height, depth)
             for name, c in ((n, scene.cameras[n]) for n in names)
@@ -527,11 +548,9 @@ class View3DDock(QDockWidget):
         self._frustum_owners = np.repeat(np.arange(len(lines)), 10)
         colors = np.broadcast_to(np.array(FRUSTUM_RGB, np.uint8), (len(self._frustum_lines), 3))
         self.frustums.set_segments(self._frustum_lines, colors)
-        self.labels.set_positions(
-            {name: pose[:3, 3] - 0.04 * self._scale_m * pose[:3, 1] for name, pose in poses.items()}
-        )
-        for name, actor in self.labels.actors.items():
-            actor.SetVisibility(self.layer_actions["frustums"].isChecked() and name in names)
+        self.labels.set_names(names)
+        above = {name: poses[name][:3, 3] - 0.04 * self._scale_m * poses[name][:3, 1] for name in names}
+        self.labels.set_positions(above)
         self._update_camera_path(np.array([poses[n] for n in names]), names)
 
     def _update_camera_path(self, poses: np.ndarray, names: list[str]) -> None:
@@ -563,6 +582,12 @@ class View3DDock(QDockWidget):
     def _update_virtual_frustum(self) -> None:
         T = self.session.active_camera
         scene = self.session.scene
+        key = (
+            None if T is None else T.tobytes(),
+            None if self._intrinsics is None else (self._intrinsics[0].tobytes(), self._intrinsics[1]),
+        )
+        if self._unchanged("virtual_frustum", key):
+            return
         if T is None or scene is None:
             self.virtual_frustum.set_segments(np.zeros((0, 2, 3)), np.zeros((0, 3), np.uint8))
             return
@@ -615,9 +640,11 @@ class View3DDock(QDockWidget):
 
     def _end_interaction(self) -> None:
         self.interacting = False
-        for layer in (self.cloud, self.generated_ref, self.generated_other):
-            layer.set_decimated(False)
-        self._schedule_render()
+        changed = [
+            layer.set_decimated(False) for layer in (self.cloud, self.generated_ref, self.generated_other)
+        ]
+        if any(changed):
+            self._schedule_render()
 
     def _on_path_slider(self, value: int) -> None:
         if self.camera_path is None or self.session.scene is None:

@@ -64,11 +64,15 @@ class PointCloudLayer:
         if self.decimated:
             self._show()
 
-    def set_decimated(self, decimated: bool) -> None:
-        """Show the decimated (True) or the full (False) cloud; no-op when unchanged."""
-        if decimated != self.decimated:
-            self.decimated = decimated
-            self._show()
+    def set_decimated(self, decimated: bool) -> bool:
+        """Show the decimated (True) or the full (False) cloud; returns whether the shown data changed."""
+        if decimated == self.decimated:
+            return False
+        self.decimated = decimated
+        if len(self._points) <= self.max_decimated:  # the decimated cloud is the full one
+            return False
+        self._show()
+        return True
 
     def set_visible(self, visible: bool) -> None:
         """Show or hide the layer."""

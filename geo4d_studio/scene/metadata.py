@@ -79,7 +79,7 @@ def read_small(path: Path, ds: h5py.Dataset) -> np.ndarray:
 
 
 def _attr_text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _check_root(h5: h5py.File, path: Path) -> tuple[float, str, str]:

@@ -32,6 +32,13 @@ UINT16_MAX = np.iinfo(np.uint16).max
 FrameConverter = Callable[[np.ndarray, str, int], np.ndarray]
 
 
+def _set_text_attr(h5: h5py.File, name: str, text: str) -> None:
+    """Store text as a fixed-length UTF-8 attribute: it lives in the attribute itself, not in HDF5's global
+    heap, so a damaged file cannot make a reader chase a corrupt heap reference (seen to hang HDF5)."""
+    data = text.encode()
+    h5.attrs.create(name, np.bytes_(data), dtype=h5py.string_dtype("utf-8", max(len(data), 1)))
+
+
 class SceneWriter:
     """Write a recording: `add_camera` per view, optionally `set_robot`, then `close()`.
 
@@ -64,16 +71,15 @@ class SceneWriter:
         self._closed = False
         try:
             self._h5 = h5py.File(self._tmp, "w")
-            self._h5.attrs.update(
-                {
-                    "format": schema.FORMAT_NAME,
-                    "version": schema.FORMAT_VERSION,
-                    "fps": float(fps),
-                    "task": task,
-                    "source": source,
-                    "units": schema.UNITS,
-                }
-            )
+            for name, text in (
+                ("format", schema.FORMAT_NAME),
+                ("task", task),
+                ("source", source),
+                ("units", schema.UNITS),
+            ):
+                _set_text_attr(self._h5, name, text)
+            self._h5.attrs["version"] = schema.FORMAT_VERSION
+            self._h5.attrs["fps"] = float(fps)
             self._h5.create_dataset(schema.TIMESTAMPS, data=self.timestamps)
             self._cameras = self._h5.create_group(schema.CAMERAS, track_order=True)
         except BaseException as err:

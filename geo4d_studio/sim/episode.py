@@ -40,9 +40,8 @@ class EpisodeData:
     gripper_mask: dict[str, np.ndarray] = field(default_factory=dict)  # (T, H, W) bool
     ee_pose: np.ndarray | None = None  # (T, 4, 4) T_world_tool
     gripper_width: np.ndarray | None = None  # (T,) float32 m
-    mesh: tuple[np.ndarray, np.ndarray] | None = (
-        None  # tool-frame vertices (V, 3) float32, faces (F, 3) int32
-    )
+    # gripper mesh in the tool frame: vertices (V, 3) float32, faces (F, 3) int32
+    mesh: tuple[np.ndarray, np.ndarray] | None = None
     success: bool = False
 
 
@@ -146,9 +145,8 @@ def simulate_episode(
             if on_frame is not None:
                 on_frame(t)
         data.ee_pose = np.stack(poses)
-        data.gripper_width = np.maximum(
-            np.asarray(widths, dtype=np.float32), 0.0
-        )  # contact jitter dips below 0
+        # contact jitter can push a finger joint a hair below 0
+        data.gripper_width = np.maximum(np.asarray(widths, dtype=np.float32), 0.0)
         for name, frames_of_view in views.items():
             data.rgb[name] = np.stack([f[0] for f in frames_of_view])
             data.depth[name] = np.stack([f[1] for f in frames_of_view])

@@ -24,6 +24,8 @@ class Registration:
 
 ICP_SCALES: tuple[tuple[float, int], ...] = ((0.05, 15), (0.02, 10), (0.008, 10))
 """(max correspondence distance m, iterations) from coarse to fine."""
+FINE_SCALES: tuple[tuple[float, int], ...] = ((0.005, 10),)
+"""The polishing pass on the tightly cropped points."""
 
 
 def _cloud(points: np.ndarray, normals: np.ndarray | None = None):

@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 
 from geo4d_studio.errors import Geo4DError
 from geo4d_studio.tracking.model import GripperModel
-from geo4d_studio.tracking.registration import Registration, global_registration, icp_multiscale
+from geo4d_studio.tracking.registration import FINE_SCALES, Registration, global_registration, icp_multiscale
 from geo4d_studio.tracking.support import depth_support, render_point_depth
 
 
@@ -26,16 +26,18 @@ from geo4d_studio.tracking.support import depth_support, render_point_depth
 class TrackerConfig:
     """Tuning of `track_view` (metres)."""
 
-    crop_m: float = 0.03
+    crop_m: float = 0.05
     """Keep observed points within this distance of the predicted model surface."""
+    fine_crop_m: float = 0.01
+    """After the coarse ICP, keep only points this close to the registered model."""
     reinit_radius_m: float = 0.15
     """Without a mask, global registration searches this far from the last known tool position."""
     min_points: int = 15
     """Fewer cropped points than this and the frame cannot be registered."""
     support_tol_m: float = 0.01
-    reinit_below: float = 0.5
+    reinit_below: float = 0.7
     """Confidence under which global registration is tried."""
-    lost_below: float = 0.3
+    lost_below: float = 0.5
     """Confidence under which a frame is reported lost."""
     max_reinit_turn_deg: float = 60.0
     """Global registration results turned further than this from the last tracked pose are rejected."""
@@ -56,7 +58,7 @@ class FrameTrack:
     support: float
     num_points: int
     lost: bool
-    method: str  # "icp", "global", "lost: <reason>"
+    method: str  # "icp", "recentred", "global", "lost: <reason>"
 
 
 def _inv(T: np.ndarray) -> np.ndarray:
@@ -87,6 +89,7 @@ class ViewTracker:
         self._width: float | None = model.mesh_width_m
         self._tree_width: float | None = None
         self._tree: cKDTree | None = None
+        self._palm_tree = cKDTree(model.points[model.finger_side == 0])
 
     def _model_at(self, width: float | None) -> tuple[np.ndarray, cKDTree]:
         if self._tree is None or width != self._tree_width:
@@ -114,6 +117,22 @@ class ViewTracker:
         prediction = self.predicted_pose()
         return [prediction] if len(self._history) < 2 else [prediction, self._history[-1]]
 
+    def _centroid_start(self, pts: np.ndarray, prior: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """`prior` moved so that the centroid of the model surface it shows the camera matches the
+        centroid of the (masked) observed points: a start for ICP after a jump or a gap."""
+        start = prior.copy()
+        rays = np.linalg.inv(self.K)
+        for _ in range(2):
+            model_depth = render_point_depth(
+                _apply(start, self.model.points_at_width(self._width)), self.K, *shape
+            )
+            v, u = np.nonzero(model_depth)
+            if len(u) == 0:
+                break
+            visible = (np.stack([u, v, np.ones_like(u)], axis=1) @ rays.T) * model_depth[v, u, None]
+            start[:3, 3] += pts.mean(axis=0) - visible.mean(axis=0)
+        return start
+
     def _crop(
         self, points: np.ndarray, T_cam_tool: np.ndarray, width: float | None, dist_m: float
     ) -> np.ndarray:
@@ -130,34 +149,50 @@ class ViewTracker:
     def _refine(
         self, pts: np.ndarray, T_init: np.ndarray, width: float | None
     ) -> tuple[Registration, float | None]:
-        """ICP from `T_init` (T_cam_tool), then fit the finger width and polish at that width."""
-        model_pts, _ = self._model_at(width)
+        """ICP from `T_init` (T_cam_tool) on the crop, re-crop tightly around the result (dropping
+        arm and object points next to the gripper), fit the finger width, polish at that width."""
+        model_pts, tree = self._model_at(width)
         normals = self.model.normals
         reg = icp_multiscale(pts, model_pts, normals, _inv(T_init))
+        d, _ = tree.query(_apply(reg.transform, pts), distance_upper_bound=self.config.fine_crop_m)
+        if np.isfinite(d).sum() >= self.config.min_points:
+            pts = pts[np.isfinite(d)]
         if self.config.fit_width and self.model.mesh_width_m is not None:
-            fitted = self._fit_width(_apply(reg.transform, pts), width)
-            if fitted is not None and (width is None or abs(fitted - width) > 0.001):
-                width = fitted
-                model_pts, _ = self._model_at(width)
-                reg = icp_multiscale(pts, model_pts, normals, reg.transform, scales=((0.005, 10),))
+            width = self._fit_width(_apply(reg.transform, pts), width)
+            model_pts, _ = self._model_at(width)
+        reg = icp_multiscale(pts, model_pts, normals, reg.transform, scales=FINE_SCALES)
         return reg, width
 
     def _fit_width(self, pts_tool: np.ndarray, width: float | None) -> float | None:
-        """Finger separation that best explains the finger points (tool frame): per side, the median
-        offset along the opening axis to the nearest finger sample of the current model."""
-        axis = self.model.opening_axis
-        for _ in range(2):
-            model_pts, tree = self._model_at(width)
-            d, idx = tree.query(pts_tool, distance_upper_bound=0.01)
+        """Finger separation that best explains the observed finger points (tool frame): per side,
+        the median point-to-plane offset, along the opening axis, to the nearest finger faces that
+        face along that axis, iterated until it settles (one visible finger counts twice: both
+        fingers move symmetrically)."""
+        axis, side_of = self.model.opening_axis, self.model.finger_side
+        finger = side_of != 0
+        finger_normals = self.model.normals[finger]
+        near_palm, _ = self._palm_tree.query(pts_tool, distance_upper_bound=0.005)
+        candidates = pts_tool[~np.isfinite(near_palm)]
+        for _ in range(10):
+            finger_pts = self.model.points_at_width(width)[finger]
+            d, idx = cKDTree(finger_pts).query(candidates, distance_upper_bound=0.025)
             hit = np.isfinite(d)
-            side = np.zeros(len(pts_tool), dtype=np.int8)
-            side[hit] = self.model.finger_side[idx[hit]]
-            if (side == 1).sum() < 3 or (side == -1).sum() < 3:
+            hit[hit] = np.abs(finger_normals[idx[hit], axis]) > 0.7  # faces across the opening axis
+            side = side_of[finger][idx[hit]]
+            normal = finger_normals[idx[hit]]
+            gap = np.einsum("ij,ij->i", candidates[hit] - finger_pts[idx[hit]], normal)
+            offset = gap / normal[:, axis]  # point-to-plane distance, measured along the opening axis
+            pos, neg = offset[side == 1], offset[side == -1]
+            if len(pos) >= 3 and len(neg) >= 3:
+                shift = np.median(pos) - np.median(neg)
+            elif len(pos) >= 3 or len(neg) >= 3:
+                shift = 2 * np.median(pos) if len(pos) >= 3 else -2 * np.median(neg)
+            else:
                 return width
-            offset = pts_tool[:, axis] - model_pts[np.where(hit, idx, 0), axis]
-            shift = np.median(offset[side == 1]) - np.median(offset[side == -1])
             current = width if width is not None else self.model.mesh_width_m
             width = round(float(np.clip(current + shift, 0.0, 0.2)) / WIDTH_STEP_M) * WIDTH_STEP_M
+            if abs(width - current) < WIDTH_STEP_M:
+                break
         return width
 
     def _score(self, reg: Registration, depth: np.ndarray, width: float | None) -> tuple[float, float]:
@@ -194,38 +229,33 @@ class ViewTracker:
 
     def step(self, pointmap: np.ndarray, mask: np.ndarray | None = None) -> FrameTrack:
         """Track one frame: `pointmap` (H, W, 3) camera frame (invalid pixels zero), optional gripper
-        `mask` (H, W) bool."""
+        `mask` (H, W) bool. With a mask only its pixels are used (an empty one means "not seen")."""
         cfg = self.config
         depth = pointmap[..., 2]
         valid = depth > 0
-        if mask is not None:
-            valid_mask = valid & mask
-        points = pointmap[valid].astype(np.float64)
-        prediction = self.predicted_pose()
-        width = self._width
         if not valid.any():
             return self._lost("no valid depth")
+        points = pointmap[valid if mask is None else valid & mask].astype(np.float64)
+        prediction = self.predicted_pose()
+        width = self._width
         candidates: list[tuple[Registration, float | None, float, float, int, str]] = []
         if prediction is not None:
-            pts = self._crop(points, prediction, width, cfg.crop_m)
-            if mask is not None:
-                pts_masked = self._crop(
-                    pointmap[valid_mask].astype(np.float64), prediction, width, 2 * cfg.crop_m
-                )
-                pts = pts_masked if len(pts_masked) >= cfg.min_points else pts
+            pts = self._crop(points, prediction, width, cfg.crop_m if mask is None else 2 * cfg.crop_m)
             if len(pts) >= cfg.min_points:
                 for start in self._starts():
                     reg, w = self._refine(pts, start, width)
                     conf, support = self._score(reg, depth, w)
                     candidates.append((reg, w, conf, support, len(pts), "icp"))
         if not candidates or max(c[2] for c in candidates) < cfg.reinit_below:
-            if mask is not None and valid_mask.sum() >= cfg.min_points:
-                pts = pointmap[valid_mask].astype(np.float64)
-            elif prediction is not None:
+            if mask is None and prediction is not None:
                 centre = prediction[:3, 3]
                 pts = points[np.linalg.norm(points - centre, axis=1) < cfg.reinit_radius_m]
             else:
-                pts = np.empty((0, 3))
+                pts = points if mask is not None else np.empty((0, 3))
+            if len(pts) >= cfg.min_points and mask is not None and prediction is not None:
+                reg, w = self._refine(pts, self._centroid_start(pts, prediction, depth.shape), width)
+                conf, support = self._score(reg, depth, w)
+                candidates.append((reg, w, conf, support, len(pts), "recentred"))
             if len(pts) >= cfg.min_points:
                 found = self._global(pts, depth, width, prediction)
                 if found is not None:

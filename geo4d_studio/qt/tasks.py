@@ -1,0 +1,291 @@
+"""Track and Export commands of the menus: each asks for its inputs, then runs in a worker.
+
+Tracking adds a trajectory to the session (plots and 3D view show it); exports write files
+atomically through `geo4d_studio.export`. Features light up only when their package is present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+
+from geo4d_studio.errors import Geo4DError
+from geo4d_studio.qt.dialogs import show_error
+from geo4d_studio.qt.workers import Cancelled, Worker
+from geo4d_studio.session import Session
+from geo4d_studio.trajectory import Trajectory
+
+TRACKING = "geo4d_studio.tracking.scene_tracking"
+TRAJECTORY_IO = "geo4d_studio.export.trajectory_io"
+CLIPS = "geo4d_studio.export.clips"
+TRAJECTORY_FILTERS = "CSV (*.csv);;JSON (*.json);;NumPy (*.npz);;TUM (*.txt *.tum)"
+
+
+def available(module: str) -> bool:
+    """Whether an optional package module is installed in this build."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def ground_truth_trajectory(scene: Any) -> Trajectory:
+    """The recording's /robot/ee_pose as a Trajectory (every frame, confidence 1)."""
+    if scene.ee_pose is None:
+        raise Geo4DError(f"{scene.path}: /robot/ee_pose: missing, there is no ground-truth trajectory")
+    n = scene.num_frames
+    width = scene.gripper_width if scene.gripper_width is not None else np.full(n, np.nan)
+    return Trajectory(
+        timestamps=scene.timestamps,
+        poses=scene.ee_pose,
+        gripper_width=width,
+        confidence=np.ones(n),
+        frames=np.arange(n),
+        lost=np.zeros(n, bool),
+        source_view=["recorded"] * n,
+        metadata={"scene": str(scene.path), "source": "ground truth /robot/ee_pose", "units": "m, s"},
+    )
+
+
+class Tasks(QObject):
+    """Runs one track/export job at a time; reports through the status bar and error dialogs."""
+
+    message = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, session: Session, pool: QThreadPool, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.session, self.pool, self.parent_widget = session, pool, parent
+        self.worker: Worker | None = None
+        self.busy = False  # True from start until the job's outcome reached the GUI thread
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.busy_changed.emit(busy)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop."""
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def run(
+        self,
+        title: str,
+        job: Callable[[Callable[[], bool], Callable[[int, int, str], None]], Any],
+        on_done: Callable[[Any], None],
+    ) -> Worker | None:
+        """Start `job` in a worker unless one runs; `on_done(result)` runs in the GUI thread."""
+        if self.busy:
+            show_error(self.parent_widget, title, "another track or export job is still running")
+            return None
+        worker = Worker(job)
+        worker.signals.progress.connect(
+            lambda done, total, text: self.message.emit(f"{title}: {text} {done}/{total}")
+        )
+        worker.signals.finished.connect(lambda result: (self.busy_changed.emit(False), on_done(result)))
+        worker.signals.failed.connect(
+            lambda msg: (self.busy_changed.emit(False), show_error(self.parent_widget, title, msg))
+        )
+        worker.signals.cancelled.connect(
+            lambda: (self.busy_changed.emit(False), self.message.emit(f"{title}: cancelled"))
+        )
+        self.worker = worker
+        self.busy_changed.emit(True)
+        self.message.emit(f"{title}…")
+        self.pool.start(worker)
+        return worker
+
+    # -- tracking ------------------------------------------------------------------------------
+    def track_generation(self) -> Worker | None:
+        """Track the gripper in the selected generation's predicted pointmaps (views n and m)."""
+        gen, scene = self.session.generation, self.session.scene
+        if gen is None or scene is None:
+            show_error(self.parent_widget, "Track gripper", "select a generation first")
+            return None
+        path = Path(scene.path)
+
+        def job(cancelled: Callable[[], bool], report: Callable[[int, int, str], None]) -> Trajectory:
+            from geo4d_studio.scene import open_scene
+            from geo4d_studio.tracking.scene_tracking import track_generation
+
+            with open_scene(path) as own:
+                return track_generation(own, gen, progress=_progress(cancelled, report, "frame"))
+
+        name = f"tracked {gen.id}"
+        return self.run("Track gripper", job, lambda traj: self._add_track(name, traj))
+
+    def track_recorded(self) -> Worker | None:
+        """Track the gripper on the recorded RGB-D of the visible cameras (all frames)."""
+        scene = self.session.scene
+        if scene is None:
+            return None
+        path, views = Path(scene.path), list(self.session.visible_cameras)
+
+        def job(cancelled: Callable[[], bool], report: Callable[[int, int, str], None]) -> Trajectory:
+            from geo4d_studio.scene import open_scene
+            from geo4d_studio.tracking.scene_tracking import track_recorded
+
+            with open_scene(path) as own:
+                return track_recorded(own, views, progress=_progress(cancelled, report, "view-frame"))
+
+        return self.run(
+            "Track gripper (recorded)", job, lambda traj: self._add_track("tracked recording", traj)
+        )
+
+    def _add_track(self, name: str, trajectory: Trajectory) -> None:
+        self.session.add_trajectory(name, trajectory)
+        lost = int(trajectory.lost.sum())
+        self.message.emit(f"{name}: {len(trajectory)} poses, {lost} lost")
+
+    # -- exports -------------------------------------------------------------------------------
+    def trajectories(self) -> dict[str, Trajectory]:
+        """Exportable trajectories: the ground truth (when recorded) and every track."""
+        scene = self.session.scene
+        out = (
+            {} if scene is None or scene.ee_pose is None else {"ground truth": ground_truth_trajectory(scene)}
+        )
+        return {**out, **self.session.trajectories}
+
+    def export_trajectory(self, name: str, path: str | Path) -> Worker | None:
+        """Write trajectory `name` to `path` (format from the suffix)."""
+        traj = self.trajectories()[name]
+
+        def job(_cancelled: Callable[[], bool], _report: Callable[[int, int, str], None]) -> Path:
+            from geo4d_studio.export.trajectory_io import write_trajectory
+
+            return write_trajectory(traj, path, overwrite=True)
+
+        return self.run("Export trajectory", job, lambda out: self.message.emit(f"wrote {out}"))
+
+    def export_generation(self, kind: str, path: str | Path) -> Worker | None:
+        """Export the selected generation: "mp4" (recorded | generated, view n), "scene" (HDF5), "ply"."""
+        gen, scene = self.session.generation, self.session.scene
+        if gen is None or scene is None:
+            show_error(self.parent_widget, "Export", "select a generation first")
+            return None
+        scene_path = Path(scene.path)
+
+        def job(_cancelled: Callable[[], bool], _report: Callable[[int, int, str], None]) -> Any:
+            from geo4d_studio.export import clips
+            from geo4d_studio.scene import open_scene
+
+            with open_scene(scene_path) as own:
+                if kind == "mp4":
+                    return clips.write_comparison_mp4(own, gen, path, overwrite=True)
+                if kind == "scene":
+                    return clips.write_generation_scene(own, gen, path, overwrite=True)
+                return clips.write_generation_ply(own, gen, path, overwrite=True)
+
+        return self.run("Export generation", job, lambda out: self.message.emit(f"wrote {_describe(out)}"))
+
+    def export_recorded_cloud(self, path: str | Path) -> Worker | None:
+        """The fused cloud of the visible cameras at the time cursor as PLY."""
+        scene = self.session.scene
+        if scene is None:
+            return None
+        scene_path, frame, cams = Path(scene.path), self.session.frame, list(self.session.visible_cameras)
+
+        def job(_cancelled: Callable[[], bool], _report: Callable[[int, int, str], None]) -> Any:
+            from geo4d_studio.export.clips import write_recorded_ply
+            from geo4d_studio.scene import open_scene
+
+            with open_scene(scene_path) as own:
+                return write_recorded_ply(own, path, [frame], cameras=cams, overwrite=True)
+
+        return self.run("Export cloud", job, lambda out: self.message.emit(f"wrote {_describe(out)}"))
+
+    # -- menus ---------------------------------------------------------------------------------
+    def fill_menus(self, track_menu: QMenu, export_menu: QMenu) -> None:
+        """Add the commands whose packages are installed; the others appear disabled with a reason."""
+        track = available(TRACKING)
+        for text, slot in (
+            ("Track gripper in the selected &generation", self.track_generation),
+            ("Track gripper in the &recording", self.track_recorded),
+        ):
+            action = track_menu.addAction(text)
+            action.triggered.connect(slot)
+            action.setEnabled(track)
+        cancel = track_menu.addAction("Cancel the running job")
+        cancel.triggered.connect(self.cancel)
+        exports = (
+            ("&Trajectory (CSV, JSON, NPZ, TUM)…", TRAJECTORY_IO, self.choose_trajectory_export),
+            (
+                "Generation as &video (MP4)…",
+                CLIPS,
+                lambda: self.choose_generation_export("mp4", "MP4 (*.mp4)"),
+            ),
+            (
+                "Generation as &scene (HDF5)…",
+                CLIPS,
+                lambda: self.choose_generation_export("scene", "HDF5 (*.h5)"),
+            ),
+            ("Generated &clouds (PLY)…", CLIPS, lambda: self.choose_generation_export("ply", "PLY (*.ply)")),
+            ("Recorded cloud at this &frame (PLY)…", CLIPS, self.choose_cloud_export),
+        )
+        for text, module, slot in exports:
+            action = export_menu.addAction(text)
+            action.triggered.connect(slot)
+            action.setEnabled(available(module))
+
+    def _ask_path(self, title: str, name: str, filters: str) -> str:
+        start = self.session.scene.path.with_name(name) if self.session.scene else Path(name)
+        path, _ = QFileDialog.getSaveFileName(self.parent_widget, title, str(start), filters)
+        return path
+
+    def choose_trajectory_export(self) -> None:
+        """Ask which trajectory and where, then export it."""
+        from PySide6.QtWidgets import QInputDialog
+
+        names = list(self.trajectories())
+        if not names:
+            show_error(
+                self.parent_widget, "Export trajectory", "no trajectory: no ground truth and no tracks"
+            )
+            return
+        name, ok = QInputDialog.getItem(
+            self.parent_widget, "Export trajectory", "trajectory", names, 0, False
+        )
+        if ok:
+            path = self._ask_path("Export trajectory", name.replace(" ", "_") + ".csv", TRAJECTORY_FILTERS)
+            if path:
+                self.export_trajectory(name, path)
+
+    def choose_generation_export(self, kind: str, filters: str) -> None:
+        """Ask where to write the selected generation, then export it."""
+        gen = self.session.generation
+        if gen is None:
+            show_error(self.parent_widget, "Export", "select a generation first")
+            return
+        suffix = {"mp4": ".mp4", "scene": ".h5", "ply": ".ply"}[kind]
+        path = self._ask_path("Export generation", f"{gen.id}{suffix}", filters)
+        if path:
+            self.export_generation(kind, path)
+
+    def choose_cloud_export(self) -> None:
+        """Ask where to write the fused cloud at the time cursor, then export it."""
+        path = self._ask_path("Export cloud", f"cloud_{self.session.frame:04d}.ply", "PLY (*.ply)")
+        if path:
+            self.export_recorded_cloud(path)
+
+
+def _progress(cancelled: Callable[[], bool], report: Callable[[int, int, str], None], unit: str):
+    """A tracking progress callback that reports and stops the job when cancelled."""
+
+    def progress(done: int, total: int) -> None:
+        if cancelled():
+            raise Cancelled
+        report(done, total, unit)
+
+    return progress
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, list):
+        return f"{len(out)} file(s), first {out[0]}" if out else "nothing"
+    return str(out)
