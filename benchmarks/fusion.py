@@ -139,7 +139,9 @@ def main() -> None:
             "colours back to uint8.\n\n"
             f"Best wall-clock time of {args.repeats} runs after a warm-up, both measured in the same run. "
             f"Machine: {machine}, {time.strftime('%Y-%m-%d')}, load average {load} "
-            f"on {os.cpu_count()} cores while measuring.\n\n{table}\n\n"
+            f"on {os.cpu_count()} cores while measuring (under heavy shared load the ratios move by up "
+            "to ~2x between runs; compare rows of one run, not across runs).\n\n"
+            f"{table}\n\n"
             "Regenerate: `.venv/bin/python benchmarks/fusion.py --write`.\n"
         )
         path = REPO_ROOT / "docs" / "benchmarks" / "fusion.md"

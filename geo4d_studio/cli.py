@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from geo4d_studio import __version__
-from geo4d_studio.commands import COMMAND_MODULES
+from geo4d_studio.commands import COMMANDS
 from geo4d_studio.errors import Geo4DError
 
 
@@ -20,16 +20,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"geo4d-studio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"geo4d_studio.commands.{name}").register(subparsers)
+    for module in COMMANDS.values():
+        importlib.import_module(f"geo4d_studio.commands.{module}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for user errors, 130 for Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    commands = {name.replace("_", "-") for name in COMMAND_MODULES}
-    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         argv = ["gui", *argv]  # `geo4d-studio [FILE]` opens the Studio
     args = build_parser().parse_args(argv)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -135,3 +136,17 @@ def test_help_imports_no_heavy_packages():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_atomic_write_gives_usual_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_atomic_write_into_unwritable_place_is_a_clear_error():
+    with pytest.raises(OutputPathError, match="/proc"), atomic_path("/proc/geo4d-test.txt"):
+        pass

@@ -251,3 +251,12 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         loss.backward()
         grads.append(unet.decoder_n.conv_out.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def test_paper_config_builds_the_papers_model_size():
+    """SVD-sized U-Net with a duplicated decoder: the paper reports 2.4 B trainable parameters."""
+    with torch.device("meta"):
+        unet = MultiViewUNet.from_model_config(ModelConfig.paper())
+    n_params = sum(p.numel() for p in unet.parameters())
+    assert 2.3e9 < n_params < 2.5e9
+    assert len(unet.decoder_n.up_blocks) == len(unet.cross_view) == 4

@@ -252,3 +252,17 @@ def test_wrong_tensor_shape_names_the_tensor(model_dir, tmp_path):
 def test_missing_folder_is_an_error_not_a_download(tmp_path):
     with pytest.raises(CheckpointError, match="no such model folder"):
         Geo4DPipeline.from_pretrained(tmp_path / "stabilityai" / "stable-video-diffusion-img2vid")
+
+
+def test_bfloat16_pipeline_agrees_with_float32(model_dir, scene_path):
+    """The reduced-precision path used on GPUs (exercised here on the CPU): float32 sampler state."""
+    full = Geo4DPipeline.from_pretrained(model_dir, device="cpu")
+    half = Geo4DPipeline.from_pretrained(model_dir, device="cpu", dtype=torch.bfloat16)
+    with open_scene(scene_path) as scene:
+        a = full(scene, "cam0", "cam1", 0, steps=3, seed=2)
+        b = half(scene, "cam0", "cam1", 0, steps=3, seed=2)
+    assert b.params["dtype"] == "bfloat16" and b.pointmap_ref.dtype == np.float32
+    assert np.abs(a.rgb_ref.astype(int) - b.rgb_ref).mean() < 8.0
+    both = (a.depth_ref > 0) & (b.depth_ref > 0)
+    assert both.mean() > 0.5
+    assert np.median(np.abs(a.pointmap_ref - b.pointmap_ref)[both]) < 0.05

@@ -134,3 +134,10 @@ def test_malformed_files_name_file_and_field(tmp_path):
         read_trajectory(tmp_path / "c.json")
     with pytest.raises(SceneFormatError, match="no such file"):
         read_trajectory(tmp_path / "none.npz")
+
+
+def test_zero_quaternion_is_a_format_error(tmp_path):
+    path = tmp_path / "z.tum"
+    path.write_text("0.0 1 2 3 0 0 0 0\n")
+    with pytest.raises(SceneFormatError, match="z.tum: qx,qy,qz,qw: invalid quaternion"):
+        read_trajectory(path)

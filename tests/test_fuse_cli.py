@@ -46,6 +46,8 @@ def test_fuse_user_errors_are_one_line(sample_path, tmp_path, capsys):
     assert "no camera named nope" in capsys.readouterr().err
     assert main(["fuse", str(sample_path), "--frame", "0", "--out", str(tmp_path / "missing" / "c.ply")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["fuse", str(sample_path), "--frame", "0", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
     out.write_bytes(b"keep")
     assert main(["fuse", str(sample_path), "--frame", "0", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"keep"

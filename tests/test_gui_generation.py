@@ -70,17 +70,17 @@ def test_generation_runs_in_a_worker_and_is_saved_listed_and_shown(
     frame = int(gen.frame_indices[0])
     session.set_frame(frame)
     cells = window.panes.cells
-    np.testing.assert_array_equal(cells[("generated RGB", gen.ref_camera)].image.image, gen.rgb_ref[0])
-    np.testing.assert_array_equal(cells[("generated RGB", gen.other_camera)].image.image, gen.rgb_other[0])
+    np.testing.assert_array_equal(cells[("gen RGB", gen.ref_camera)].image.image, gen.rgb_ref[0])
+    np.testing.assert_array_equal(cells[("gen RGB", gen.other_camera)].image.image, gen.rgb_other[0])
     error = cells[("error", gen.ref_camera)].image.image
     recorded = session.scene.depth(gen.ref_camera, frame)
     valid = (gen.depth_ref[0] > 0) & (recorded > 0)
     np.testing.assert_allclose(error[valid], np.abs(gen.depth_ref[0] - recorded)[valid], rtol=1e-6)
     np.testing.assert_array_equal(window.timeline.coverage.covered, gen.frame_indices)
     third = session.scene.camera_names[2]
-    assert cells[("generated RGB", third)].image.image is None, "no generation for a third view"
+    assert cells[("gen RGB", third)].image.image is None, "no generation for a third view"
     session.select_generation(None)
-    assert ("generated RGB", gen.ref_camera) not in window.panes.cells
+    assert ("gen RGB", gen.ref_camera) not in window.panes.cells
     dock.runs.itemClicked.emit(dock.runs.topLevelItem(0), 0)
     assert session.generation.id == gen.id
     window.close()

@@ -289,6 +289,15 @@ def test_metrics_of_a_perfect_and_a_wrong_generation_with_flags_and_jumps(
     metrics.table.cellClicked.emit(1, 3)
     assert session.frame == 6 and window.timeline.slider.value() == 6
     assert window.generation_dock.runs.topLevelItemCount() == 2
+    session.select_generation(None)
+    assert window.open_results(session.results_path), "File > Reopen results selects the newest run"
+    assert session.generation.id == window.generation_dock.runs.topLevelItem(1).text(0)
+    metrics.compare_runs()
+    qtbot.waitUntil(lambda: metrics.runs_table.rowCount() == 2, timeout=30_000)
+    absrel_m = [metrics.runs_table.item(r, 2 + 5).text() for r in range(2)]  # column "AbsRel m→n"
+    assert float(absrel_m[0]) == pytest.approx(0.0, abs=1e-3) and float(absrel_m[1]) > 0.05
+    metrics.runs_table.cellClicked.emit(0, 0)
+    assert session.generation.id == metrics.runs_table.item(0, 0).text()
 
 
 def test_export_ground_truth_and_tracking_run_in_workers(window: MainWindow, tmp_path: Path, errors, qtbot):
@@ -298,7 +307,7 @@ def test_export_ground_truth_and_tracking_run_in_workers(window: MainWindow, tmp
     assert "ground truth" in tasks.trajectories()
     out = tmp_path / "gt.csv"
     worker = tasks.export_trajectory("ground truth", out)
-    qtbot.waitUntil(lambda: worker.done and out.exists(), timeout=20_000)
+    qtbot.waitUntil(lambda: not tasks.busy, timeout=20_000)
     back = read_trajectory(out)
     np.testing.assert_allclose(back.positions, session.scene.ee_pose[:, :3, 3], atol=1e-6)
     assert "wrote" in window.statusBar().currentMessage()
@@ -309,6 +318,7 @@ def test_export_ground_truth_and_tracking_run_in_workers(window: MainWindow, tmp
     )
     tasks.cancel()
     qtbot.waitUntil(lambda: not tasks.busy, timeout=60_000)
+    assert errors == [], errors
     assert "cancelled" in window.statusBar().currentMessage() and session.trajectories == {}
 
 

@@ -195,3 +195,21 @@ def test_bad_arguments_raise_clear_errors(kwargs: dict, message: str, tmp_path: 
     with pytest.raises(Geo4DError, match=message):
         generate_episode(task, tmp_path / "x.h5", **args)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_obj_reader_triangulates_and_resolves_indices(tmp_path: Path) -> None:
+    from geo4d_studio.sim.objmesh import merge_meshes, read_obj
+
+    path = tmp_path / "quad.obj"
+    path.write_text(
+        "o q\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvn 0 0 1\nf 1//1 2//1 3//1 4//1\nf -4/1 -2/1 -1/1\n"
+    )
+    vertices, faces = read_obj(path)
+    assert vertices.dtype == np.float32 and vertices.shape == (4, 3)
+    np.testing.assert_array_equal(faces, [[0, 1, 2], [0, 2, 3], [0, 2, 3]])
+    merged_v, merged_f = merge_meshes([(vertices, faces), (vertices, faces[:1])])
+    assert merged_v.shape == (8, 3) and merged_f.dtype == np.int32
+    np.testing.assert_array_equal(merged_f[-1], [4, 5, 6])
+    path.write_text("v 0 0 zero\n")
+    with pytest.raises(Geo4DError, match=r"quad.obj: line 1: cannot parse 'v' record"):
+        read_obj(path)

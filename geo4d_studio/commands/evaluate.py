@@ -29,10 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the report; prints the summary table."""
-    from geo4d_studio.atomic import check_writable
-    from geo4d_studio.diffusion.evaluate import evaluate, format_markdown, write_report
+    from geo4d_studio.diffusion.evaluate import check_report_path, evaluate, format_markdown, write_report
 
-    check_writable(args.out, overwrite=args.overwrite)
+    check_report_path(args.out, overwrite=args.overwrite)
     if args.threads:
         import torch
 

@@ -43,16 +43,23 @@ def edm_denoise(
     sigma: torch.Tensor,
     sigma_data: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Denoised estimates D(x; sigma) of both views.
+    """Denoised estimates D(x; sigma) of both views, float32.
 
     x_*: noisy latents (B, F, 8, h, w); cond_*: clean condition latents (B, 8, h, w); sigma: (B,).
+    The U-Net runs in its own dtype; the skip connection and the result stay in float32.
     """
+    dtype = next(unet.parameters()).dtype
+    x_n, x_m = x_n.float(), x_m.float()
     sigma = torch.as_tensor(sigma, device=x_n.device, dtype=torch.float32).reshape(-1).expand(x_n.shape[0])
-    c_skip, c_out, c_in, c_noise = (
-        c.reshape(-1, 1, 1, 1, 1).to(x_n.dtype) for c in edm_scalings(sigma, sigma_data)
+    c_skip, c_out, c_in, c_noise = (c.reshape(-1, 1, 1, 1, 1) for c in edm_scalings(sigma, sigma_data))
+    out_n, out_m = unet(
+        (c_in * x_n).to(dtype),
+        (c_in * x_m).to(dtype),
+        cond_n.to(dtype),
+        cond_m.to(dtype),
+        c_noise.reshape(-1),
     )
-    out_n, out_m = unet(c_in * x_n, c_in * x_m, cond_n, cond_m, c_noise.reshape(-1))
-    return c_skip * x_n + c_out * out_n, c_skip * x_m + c_out * out_m
+    return c_skip * x_n + c_out * out_n.float(), c_skip * x_m + c_out * out_m.float()
 
 
 def encode_views(rgb_vae, pm_vae, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,8 +99,24 @@ def edm_loss(
     if missing:
         raise KeyError(f"edm_loss batch lacks {missing}")
     lat_n, lat_m = encode_views(rgb_vae, pm_vae, batch)
+    return edm_loss_latents(unet, lat_n, lat_m, batch["mask_n"], batch["mask_m"], cfg, generator)
+
+
+def edm_loss_latents(
+    unet: torch.nn.Module,
+    lat_n: torch.Tensor,
+    lat_m: torch.Tensor,
+    mask_n: torch.Tensor,
+    mask_m: torch.Tensor,
+    cfg: ModelConfig,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """`edm_loss` on latents already encoded by `encode_views` (B, F+1, 8, h, w): lets training cache them.
+
+    mask_*: (B, F+1, 1, H, W) gripper masks at image size.
+    """
     lat_n, lat_m = lat_n.float(), lat_m.float()
-    device, dtype = lat_n.device, next(unet.parameters()).dtype
+    device = lat_n.device
     batch_size = lat_n.shape[0]
     x0_n, x0_m = lat_n[:, 1:], lat_m[:, 1:]
     keep = (torch.rand(batch_size, generator=generator) >= cfg.cond_dropout).float().to(device)
@@ -105,20 +128,14 @@ def edm_loss(
     noise_m = torch.randn(x0_m.shape, generator=generator).to(device)
     s = sigma.reshape(-1, 1, 1, 1, 1)
     d_n, d_m = edm_denoise(
-        unet,
-        (x0_n + s * noise_n).to(dtype),
-        (x0_m + s * noise_m).to(dtype),
-        cond_n.to(dtype),
-        cond_m.to(dtype),
-        sigma,
-        cfg.sigma_data,
+        unet, x0_n + s * noise_n, x0_m + s * noise_m, cond_n, cond_m, sigma, cfg.sigma_data
     )
     lam = ((sigma**2 + cfg.sigma_data**2) / (sigma * cfg.sigma_data) ** 2).reshape(-1, 1, 1, 1, 1)
     hw = tuple(x0_n.shape[-2:])
-    w_n = latent_gripper_weight(batch["mask_n"][:, 1:].to(device), hw, cfg.gripper_weight)
-    w_m = latent_gripper_weight(batch["mask_m"][:, 1:].to(device), hw, cfg.gripper_weight)
-    err_n = lam * w_n * (d_n.float() - x0_n) ** 2
-    err_m = lam * w_m * (d_m.float() - x0_m) ** 2
+    w_n = latent_gripper_weight(mask_n[:, 1:].to(device), hw, cfg.gripper_weight)
+    w_m = latent_gripper_weight(mask_m[:, 1:].to(device), hw, cfg.gripper_weight)
+    err_n = lam * w_n * (d_n - x0_n) ** 2
+    err_m = lam * w_m * (d_m - x0_m) ** 2
     c = cfg.latent_channels
     loss_n = err_n.mean()
     loss_m = err_m[:, :, :c].mean()

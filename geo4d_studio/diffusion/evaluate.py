@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geo4d_studio.atomic import atomic_path
+from geo4d_studio.atomic import atomic_path, check_writable
 from geo4d_studio.diffusion.dataset import MIN_CAMERAS, episode_paths, split_cameras
 from geo4d_studio.errors import Geo4DError, OutputPathError, SceneFormatError
 
@@ -267,15 +267,20 @@ def format_csv(results: list[ModelResult]) -> str:
     return buffer.getvalue()
 
 
+def check_report_path(out: str | Path, *, overwrite: bool = False) -> Path:
+    """`out` as a Path if a report can be written there (.md or .csv, writable); else OutputPathError."""
+    out = check_writable(out, overwrite=overwrite)
+    if out.suffix.lower() not in (".md", ".csv"):
+        raise OutputPathError(out, "report must end in .md or .csv")
+    return out
+
+
 def write_report(
     results: list[ModelResult], out: str | Path, settings: dict, *, overwrite: bool = False
 ) -> Path:
     """Write the report as Markdown (.md) or CSV (.csv), chosen by the suffix of `out` (atomic)."""
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in (".md", ".csv"):
-        raise OutputPathError(out, "report must end in .md or .csv")
-    text = format_markdown(results, settings) if suffix == ".md" else format_csv(results)
+    out = check_report_path(out, overwrite=overwrite)
+    text = format_markdown(results, settings) if out.suffix.lower() == ".md" else format_csv(results)
     with atomic_path(out, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return out

@@ -39,7 +39,7 @@ PreviewCallback = Callable[[int, int, Callable[[], np.ndarray]], bool | None]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """ "auto"/None → CUDA if available else CPU; otherwise the named device (cuda must exist)."""
+    """The torch device for "auto"/None (CUDA if available, else CPU) or a named one (cuda must exist)."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -91,7 +91,8 @@ def _mask_at_model_size(scene, cam_name: str, t: int, cfg: ModelConfig) -> torch
     mask = scene.gripper_mask(cam_name, t) if scene.has_gripper_mask(cam_name) else None
     if mask is None:
         return torch.zeros(1, *cfg.image_size)
-    return resize(torch.from_numpy(np.asarray(mask, dtype=np.float32))[None], cfg.image_size, "nearest")
+    mask = resize(torch.from_numpy(np.asarray(mask, dtype=np.float32))[None], cfg.image_size, "bilinear")
+    return (mask > 0).float()  # any coverage counts: thin gripper parts survive shrinking
 
 
 def model_inputs(

@@ -59,7 +59,7 @@ def guided_denoise(
         sigma.reshape(-1).expand(b).repeat(2),
         sigma_data,
     )
-    w = scales.to(x_n.device, x_n.dtype).reshape(1, -1, 1, 1, 1)
+    w = scales.to(x_n.device).reshape(1, -1, 1, 1, 1)
     return tuple(d[b:] + w * (d[:b] - d[b:]) for d in (d_n, d_m))
 
 
@@ -88,8 +88,8 @@ def sample_euler(
     shape = (cond_n.shape[0], frames, *cond_n.shape[1:])
     sigmas = karras_sigmas(steps, cfg.sigma_min, cfg.sigma_max, cfg.rho).to(cond_n.device)
     scales = guidance_ramp(frames, cfg.guidance_min, guidance)
-    x_n = torch.randn(shape, generator=generator).to(cond_n.device, cond_n.dtype) * sigmas[0]
-    x_m = torch.randn(shape, generator=generator).to(cond_n.device, cond_n.dtype) * sigmas[0]
+    x_n = torch.randn(shape, generator=generator).to(cond_n.device) * sigmas[0]  # float32 state
+    x_m = torch.randn(shape, generator=generator).to(cond_n.device) * sigmas[0]
     for i in range(steps):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         d_n, d_m = guided_denoise(unet, x_n, x_m, cond_n, cond_m, sigma, scales, cfg.sigma_data)

@@ -1,0 +1,1 @@
+"""Exports (no torch): trajectories (`trajectory_io`), generated clips and clouds (`clips`), PLY (`ply`)."""

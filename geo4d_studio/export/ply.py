@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from geo4d_studio.atomic import atomic_path
-from geo4d_studio.errors import SceneFormatError
+from geo4d_studio.errors import OutputPathError, SceneFormatError
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
@@ -20,7 +20,7 @@ _VERTEX_DTYPE = np.dtype(
 )
 
 
-def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, *, overwrite: bool = False) -> Path:
+def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, overwrite: bool = False) -> Path:
     """Write points (N, 3) and colours (N, 3) uint8 as a binary little-endian PLY; returns the path."""
     points = np.asarray(points, dtype=np.float32).reshape(-1, 3)
     colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
@@ -38,9 +38,12 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, *, overw
         + "end_header\n"
     )
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
-        f.write(header.encode("ascii"))
-        f.write(vertices.tobytes())
+    try:
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+            f.write(header.encode("ascii"))
+            f.write(vertices.tobytes())
+    except OSError as err:  # e.g. disk full, or a directory that refuses new files
+        raise OutputPathError(path, f"cannot be written ({err.strerror or err})") from err
     return path
 
 

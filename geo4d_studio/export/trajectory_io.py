@@ -13,10 +13,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from geo4d_studio.atomic import atomic_path
 from geo4d_studio.errors import Geo4DError, SceneFormatError
+from geo4d_studio.geometry.se3 import from_quat_xyzw, to_quat_xyzw
 from geo4d_studio.trajectory import Trajectory
 
 TRAJECTORY_FORMAT = "geo4d-trajectory"
@@ -50,7 +50,7 @@ def poses_to_tq(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     q = np.full((len(poses), 4), np.nan)
     ok = np.isfinite(poses).all(axis=(1, 2))
     if ok.any():
-        q[ok] = Rotation.from_matrix(poses[ok, :3, :3]).as_quat()
+        q[ok] = to_quat_xyzw(poses[ok])[1]
     return t, q
 
 
@@ -59,10 +59,8 @@ def tq_to_poses(t: np.ndarray, q: np.ndarray) -> np.ndarray:
     t, q = np.asarray(t, dtype=np.float64), np.asarray(q, dtype=np.float64)
     poses = np.full((len(t), 4, 4), np.nan)
     ok = np.isfinite(t).all(axis=1) & np.isfinite(q).all(axis=1)
-    poses[ok] = np.eye(4)
     if ok.any():
-        poses[ok, :3, :3] = Rotation.from_quat(q[ok]).as_matrix()
-        poses[ok, :3, 3] = t[ok]
+        poses[ok] = from_quat_xyzw(t[ok], q[ok])
     return poses
 
 
@@ -167,6 +165,13 @@ def _parse_float(path: Path, field: str, text: str) -> float:
         return float(text)
     except ValueError:
         raise SceneFormatError(path, field, f"{text!r} is not a number") from None
+
+
+def _poses(path: Path, t: np.ndarray, q: np.ndarray) -> np.ndarray:
+    try:
+        return tq_to_poses(t, q)
+    except ValueError as err:
+        raise SceneFormatError(path, "qx,qy,qz,qw", f"invalid quaternion ({err})") from None
 
 
 def _read_csv(path: Path) -> Trajectory:
@@ -279,7 +284,7 @@ def _read_tum(path: Path) -> Trajectory:
     n = len(rows)
     return Trajectory(
         timestamps=rows[:, 0],
-        poses=tq_to_poses(rows[:, 1:4], rows[:, 4:8]),
+        poses=_poses(path, rows[:, 1:4], rows[:, 4:8]),
         gripper_width=np.full(n, np.nan),
         confidence=np.full(n, np.nan),
         frames=np.arange(n),

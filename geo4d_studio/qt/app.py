@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings
 from PySide6.QtWidgets import QApplication
 
+from geo4d_studio.errors import SceneFormatError
 from geo4d_studio.paths import default_sample_scene
 from geo4d_studio.qt.main_window import MainWindow
 from geo4d_studio.qt.style import load_style_sheet
@@ -74,7 +75,13 @@ def run_studio(
             session.open(path or default_sample_scene())
             if generation is not None:
                 runs = [g["id"] for g in session.list_generations()]
-                session.select_generation(runs[-1] if generation == "latest" and runs else generation)
+                wanted = runs[-1] if generation == "latest" and runs else generation
+                if wanted not in runs:
+                    known = ", ".join(runs) or "none saved"
+                    raise SceneFormatError(
+                        session.results_path, f"/generations/{wanted}", f"no such generation ({known})"
+                    )
+                session.select_generation(wanted)
             if frame is not None:
                 session.set_frame(frame)
             elif session.generation is not None:

@@ -33,7 +33,7 @@ from geo4d_studio.qt.pane_images import (
 from geo4d_studio.session import Session
 
 RECORDED_ROWS = ("RGB", "depth")
-GENERATED_ROWS = ("generated RGB", "generated depth", "error")
+GENERATED_ROWS = ("gen RGB", "gen depth", "error")
 DEPTH_COLORMAP = "viridis"
 ERROR_COLORMAP = "inferno"
 
@@ -48,6 +48,14 @@ class PaneCell:
     image: pg.ImageItem
     outline: pg.ImageItem
     marker: pg.ScatterPlotItem
+    shape: tuple[int, int] = (0, 0)
+
+    def set_image(self, image: np.ndarray, **kwargs: object) -> None:
+        """New pixels for the image item; the view is fitted to the image when its size changes."""
+        self.image.setImage(image, autoLevels=False, **kwargs)
+        if image.shape[:2] != self.shape:
+            self.shape = image.shape[:2]
+            self.view.setRange(xRange=(0, self.shape[1]), yRange=(0, self.shape[0]), padding=0)
 
 
 def _lut(name: str) -> np.ndarray:
@@ -100,6 +108,7 @@ class CameraPanes(QWidget):
         self.error_mode.currentIndexChanged.connect(self.redraw)
         self.show_outline.toggled.connect(self.redraw)
         self.canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        session.scene_changed.connect(self._fit_depth_range)
         session.scene_changed.connect(self.rebuild)
         session.visible_cameras_changed.connect(self.rebuild)
         session.generation_selected.connect(self.rebuild)
@@ -118,6 +127,16 @@ class CameraPanes(QWidget):
         spin.setSuffix(" m" if "metres at" in tip else "")
         spin.setToolTip(tip)
         return spin
+
+    def _fit_depth_range(self, scene: object) -> None:
+        """Colour-map range of a new recording: 0 to the farthest valid depth of its first frame."""
+        if scene is None:
+            return
+        far = max(float(scene.depth(cam, 0).max()) for cam in scene.camera_names)
+        for spin, value in ((self.depth_min, 0.0), (self.depth_max, np.ceil(max(far, 0.1) * 10) / 10)):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
 
     # -- layout --------------------------------------------------------------------------------
     def rows(self) -> tuple[str, ...]:
@@ -145,6 +164,7 @@ class CameraPanes(QWidget):
 
     def _make_cell(self, row: str, cam: str, row_index: int, col: int) -> PaneCell:
         view = self.canvas.addViewBox(row=row_index, col=col, lockAspect=True, invertY=True, enableMenu=False)
+        view.disableAutoRange()
         view.setObjectName(f"{row}:{cam}")
         image = pg.ImageItem(axisOrder="row-major")
         outline = pg.ImageItem(axisOrder="row-major")
@@ -168,9 +188,9 @@ class CameraPanes(QWidget):
         for (row, cam), cell in self.cells.items():
             rgb, depth = recorded[cam]
             if row == "RGB":
-                cell.image.setImage(rgb, autoLevels=False, levels=(0, 255), lut=None)
+                cell.set_image(rgb, levels=(0, 255), lut=None)
             elif row == "depth":
-                self._set_depth(cell.image, depth)
+                self._set_depth(cell, depth)
             else:
                 self._draw_generated(cell, rgb, depth)
             mask = scene.gripper_mask(cam, t) if outline_on and row in RECORDED_ROWS else None
@@ -180,9 +200,9 @@ class CameraPanes(QWidget):
                 cell.outline.setImage(mask_outline(mask), autoLevels=False, levels=(0, 255))
         self._show_hover_marker(self.session.hover_point)
 
-    def _set_depth(self, item: pg.ImageItem, depth_m: np.ndarray) -> None:
+    def _set_depth(self, cell: PaneCell, depth_m: np.ndarray) -> None:
         levels = (self.depth_min.value(), max(self.depth_max.value(), self.depth_min.value() + 1e-3))
-        item.setImage(depth_for_display(depth_m), autoLevels=False, levels=levels, lut=self._depth_lut)
+        cell.set_image(depth_for_display(depth_m), levels=levels, lut=self._depth_lut)
 
     def _generated_frame(self, cam: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(rgb, depth) the selected generation predicts for `cam` at the time cursor, if any."""
@@ -202,20 +222,17 @@ class CameraPanes(QWidget):
             cell.image.clear()
             return
         gen_rgb, gen_depth = frame
-        if cell.row == "generated RGB":
-            cell.image.setImage(gen_rgb, autoLevels=False, levels=(0, 255), lut=None)
-        elif cell.row == "generated depth":
-            self._set_depth(cell.image, gen_depth)
+        if cell.row == "gen RGB":
+            cell.set_image(gen_rgb, levels=(0, 255), lut=None)
+        elif cell.row == "gen depth":
+            self._set_depth(cell, gen_depth)
         elif self.error_mode.currentIndex() == 0:
-            error = depth_error(gen_depth, depth)
-            cell.image.setImage(
-                error, autoLevels=False, levels=(0, self.error_max.value()), lut=self._error_lut
+            cell.set_image(
+                depth_error(gen_depth, depth), levels=(0, self.error_max.value()), lut=self._error_lut
             )
         else:
             error = rgb_error(gen_rgb, rgb)
-            cell.image.setImage(
-                error, autoLevels=False, levels=(0, 255 * self.error_max.value()), lut=self._error_lut
-            )
+            cell.set_image(error, levels=(0, 255 * self.error_max.value()), lut=self._error_lut)
 
     # -- hover ---------------------------------------------------------------------------------
     def _camera_model(self, cell: PaneCell) -> tuple[np.ndarray, np.ndarray, int, int] | None:

@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QDockWidget, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from geo4d_studio.generation import Generation
 from geo4d_studio.qt.workers import Worker
@@ -75,6 +83,24 @@ def generation_metrics(scene_path: Path, generation: Generation) -> tuple[dict, 
     return clip, frames
 
 
+def runs_metrics(scene_path: Path, results_path: Path) -> list[tuple[str, str, dict]]:
+    """(id, "n / m", clip metrics) of every generation saved beside a recording (worker thread)."""
+    from geo4d_studio.diffusion.config import ModelConfig
+    from geo4d_studio.diffusion.evaluate import clip_metrics
+    from geo4d_studio.generation import list_generations, load_generation
+    from geo4d_studio.scene import open_scene
+
+    max_depth_m = ModelConfig().max_depth_m
+    out = []
+    with open_scene(scene_path) as scene:
+        for summary in list_generations(results_path):
+            gen = load_generation(results_path, summary["id"])
+            out.append(
+                (gen.id, f"{gen.ref_camera} / {gen.other_camera}", clip_metrics(scene, gen, max_depth_m))
+            )
+    return out
+
+
 def _fmt(value: float, digits: int) -> str:
     return (
         "–" if value is None or math.isnan(value) else ("∞" if math.isinf(value) else f"{value:.{digits}f}")
@@ -90,6 +116,7 @@ class MetricsDock(QDockWidget):
         self.session = session
         self.pool = QThreadPool(self)
         self.worker: Worker | None = None
+        self._compare_worker: Worker | None = None
         self.frame_metrics: list[dict] = []
         self.clip: dict = {}
         self.summary = QLabel("select a generation to see its metrics")
@@ -106,12 +133,25 @@ class MetricsDock(QDockWidget):
             f"Flagged (amber): AbsRel of view m in n's frame > {CROSSVIEW_ABSREL_LIMIT:g} or gripper mask "
             f"IoU m→n < {GRIPPER_IOU_LIMIT:g}. Click a row to jump to that frame."
         )
+        self.compare_button = QPushButton("Compare all runs")
+        self.compare_button.setToolTip("Per-clip metrics of every generation saved beside the recording")
+        self.runs_table = QTableWidget(0, 2 + len(COLUMNS))
+        self.runs_table.setObjectName("RunMetrics")
+        self.runs_table.setHorizontalHeaderLabels(["run", "views n / m", *(title for _, title, _ in COLUMNS)])
+        self.runs_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.runs_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.runs_table.verticalHeader().hide()
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.addWidget(self.summary)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table, 3)
+        layout.addWidget(self.compare_button)
+        layout.addWidget(self.runs_table, 1)
         self.setWidget(body)
         self.table.cellClicked.connect(self._on_cell_clicked)
+        self.compare_button.clicked.connect(self.compare_runs)
+        self.runs_table.cellClicked.connect(self._on_run_clicked)
+        session.generations_changed.connect(lambda: self.runs_table.setRowCount(0))
         session.generation_selected.connect(self.compute)
         session.frame_changed.connect(self._highlight_frame)
 
@@ -131,6 +171,31 @@ class MetricsDock(QDockWidget):
         worker.signals.failed.connect(lambda message: self.summary.setText(f"metrics unavailable: {message}"))
         self.worker = worker
         self.pool.start(worker)
+
+    def compare_runs(self) -> Worker | None:
+        """Compute the clip metrics of every saved run in a worker and list them."""
+        results = self.session.results_path
+        if results is None or not results.exists():
+            return None
+        self.compare_button.setEnabled(False)
+        worker = Worker(lambda _c, _r, p=Path(self.session.scene.path): runs_metrics(p, results))
+        worker.signals.finished.connect(self._show_runs)
+        worker.signals.failed.connect(lambda message: self.summary.setText(f"comparison failed: {message}"))
+        worker.signals.failed.connect(lambda _m: self.compare_button.setEnabled(True))
+        self._compare_worker = worker
+        self.pool.start(worker)
+        return worker
+
+    def _show_runs(self, runs: list[tuple[str, str, dict]]) -> None:
+        self.compare_button.setEnabled(True)
+        self.runs_table.setRowCount(len(runs))
+        for row, (gen_id, views, clip) in enumerate(runs):
+            for col, text in enumerate([gen_id, views, *(_fmt(clip[k], d) for k, _, d in COLUMNS)]):
+                self.runs_table.setItem(row, col, QTableWidgetItem(text))
+        self.runs_table.resizeColumnsToContents()
+
+    def _on_run_clicked(self, row: int, _col: int) -> None:
+        self.session.select_generation(self.runs_table.item(row, 0).text())
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Wait for the metrics worker (tests, closing)."""

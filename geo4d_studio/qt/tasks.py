@@ -69,6 +69,13 @@ class Tasks(QObject):
         self.busy = busy
         self.busy_changed.emit(busy)
 
+    def _ended(self, worker: Worker) -> bool:
+        """Outcome of `worker` reached the GUI thread: not busy any more. False for a stale worker."""
+        if worker is not self.worker:
+            return False
+        self._set_busy(False)
+        return True
+
     def cancel(self) -> None:
         """Ask the running job to stop."""
         if self.worker is not None:
@@ -85,18 +92,15 @@ class Tasks(QObject):
             show_error(self.parent_widget, title, "another track or export job is still running")
             return None
         worker = Worker(job)
-        worker.signals.progress.connect(
+        signals = worker.signals
+        signals.progress.connect(
             lambda done, total, text: self.message.emit(f"{title}: {text} {done}/{total}")
         )
-        worker.signals.finished.connect(lambda result: (self.busy_changed.emit(False), on_done(result)))
-        worker.signals.failed.connect(
-            lambda msg: (self.busy_changed.emit(False), show_error(self.parent_widget, title, msg))
-        )
-        worker.signals.cancelled.connect(
-            lambda: (self.busy_changed.emit(False), self.message.emit(f"{title}: cancelled"))
-        )
+        signals.finished.connect(lambda result: self._ended(worker) and on_done(result))
+        signals.failed.connect(lambda msg: self._ended(worker) and show_error(self.parent_widget, title, msg))
+        signals.cancelled.connect(lambda: self._ended(worker) and self.message.emit(f"{title}: cancelled"))
         self.worker = worker
-        self.busy_changed.emit(True)
+        self._set_busy(True)
         self.message.emit(f"{title}…")
         self.pool.start(worker)
         return worker

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import vtk
 from PySide6.QtCore import QElapsedTimer, QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -47,6 +47,7 @@ from geo4d_studio.qt.view3d_camera import (
 )
 from geo4d_studio.qt.view3d_layers import (
     AXIS_COLORS,
+    FRUSTUM_SEGMENTS,
     LabelLayer,
     LineSetLayer,
     MarkerLayer,
@@ -383,7 +384,7 @@ class View3DDock(QDockWidget):
             QTimer.singleShot(0, self._apply_intrinsics)
         return super().eventFilter(watched, event)
 
-    def showEvent(self, event) -> None:  # noqa: ANN001
+    def showEvent(self, event: QShowEvent) -> None:
         """Catch up with session changes that arrived while hidden."""
         super().showEvent(event)
         if self._stale:
@@ -536,7 +537,8 @@ class View3DDock(QDockWidget):
         names = self.session.visible_cameras
         depth = 0.12 * self._scale_m
         poses = {name: scene.cameras[name].pose(frame) for name in scene.camera_names}
-        key = (tuple(names), np.array(list(poses.values())).tobytes())
+        views = (self.session.ref_camera, self.session.other_camera)
+        key = (tuple(names), np.array(list(poses.values())).tobytes(), views)
         if self._unchanged("frustums", key):  # static cameras: nothing to redo on a frame change
             return
         lines = [
@@ -545,8 +547,11 @@ class View3DDock(QDockWidget):
         ]
         self._frustum_names = list(names)
         self._frustum_lines = np.concatenate(lines) if lines else np.zeros((0, 2, 3))
-        self._frustum_owners = np.repeat(np.arange(len(lines)), 10)
-        colors = np.broadcast_to(np.array(FRUSTUM_RGB, np.uint8), (len(self._frustum_lines), 3))
+        self._frustum_owners = np.repeat(np.arange(len(lines)), FRUSTUM_SEGMENTS)
+        # Reference view n and second view m wear the colours of their generated layers.
+        tints = {views[1]: GENERATED_OTHER_TINT, views[0]: GENERATED_REF_TINT}
+        per_camera = np.array([tints.get(name, FRUSTUM_RGB) for name in names], dtype=np.uint8).reshape(-1, 3)
+        colors = np.repeat(per_camera, FRUSTUM_SEGMENTS, axis=0)
         self.frustums.set_segments(self._frustum_lines, colors)
         self.labels.set_names(names)
         above = {name: poses[name][:3, 3] - 0.04 * self._scale_m * poses[name][:3, 1] for name in names}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)  # arrays: compare fields explicitly
 class Camera:
     """A recorded camera. `K` (3, 3) pixels; `T_world_cam` (T, 4, 4) camera-to-world, OpenCV axes."""
 

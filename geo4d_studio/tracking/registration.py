@@ -22,7 +22,7 @@ class Registration:
     rmse_m: float
 
 
-ICP_SCALES: tuple[tuple[float, int], ...] = ((0.05, 15), (0.02, 10), (0.008, 10))
+ICP_SCALES: tuple[tuple[float, int], ...] = ((0.04, 15), (0.012, 10))
 """(max correspondence distance m, iterations) from coarse to fine."""
 FINE_SCALES: tuple[tuple[float, int], ...] = ((0.005, 10),)
 """The polishing pass on the tightly cropped points."""
@@ -52,7 +52,7 @@ def icp_multiscale(
     transform = np.asarray(init, dtype=np.float64)
     result = None
     for max_dist, iterations in scales:
-        criteria = o3d.pipelines.registration.ICPConvergenceCriteria(max_iteration=iterations)
+        criteria = o3d.pipelines.registration.ICPConvergenceCriteria(1e-5, 1e-5, iterations)
         result = o3d.pipelines.registration.registration_icp(
             source, target, max_dist, transform, estimation, criteria
         )

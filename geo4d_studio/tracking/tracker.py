@@ -17,6 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from geo4d_studio.errors import Geo4DError
+from geo4d_studio.geometry.se3 import invert, transform_points
 from geo4d_studio.tracking.model import GripperModel
 from geo4d_studio.tracking.registration import FINE_SCALES, Registration, global_registration, icp_multiscale
 from geo4d_studio.tracking.support import depth_support, render_point_depth
@@ -61,17 +62,6 @@ class FrameTrack:
     method: str  # "icp", "recentred", "global", "lost: <reason>"
 
 
-def _inv(T: np.ndarray) -> np.ndarray:
-    out = np.eye(4)
-    out[:3, :3] = T[:3, :3].T
-    out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
-    return out
-
-
-def _apply(T: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    return pts @ T[:3, :3].T + T[:3, 3]
-
-
 WIDTH_STEP_M = 0.0005
 """Fitted finger widths are rounded to this step (so the re-posed model is rebuilt rarely)."""
 _SYMMETRY = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -110,12 +100,18 @@ class ViewTracker:
         if len(self._history) == 1:
             return self._history[-1]
         prev, last = self._history[-2:]
-        return last @ _inv(prev) @ last
+        return last @ invert(prev) @ last
 
     def _starts(self) -> list[np.ndarray]:
-        """ICP starting poses: the constant-velocity prediction and, when it differs, the last pose."""
+        """ICP starting poses: the constant-velocity prediction and, when the gripper was moving
+        (more than 5 mm or 2 degrees a frame), the last pose too."""
         prediction = self.predicted_pose()
-        return [prediction] if len(self._history) < 2 else [prediction, self._history[-1]]
+        if len(self._history) < 2:
+            return [prediction]
+        prev, last = self._history
+        moved = np.linalg.norm(last[:3, 3] - prev[:3, 3]) > 0.005
+        turned = np.trace(last[:3, :3] @ prev[:3, :3].T) < 1 + 2 * np.cos(np.radians(2.0))
+        return [prediction, last] if moved or turned else [prediction]
 
     def _centroid_start(self, pts: np.ndarray, prior: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """`prior` moved so that the centroid of the model surface it shows the camera matches the
@@ -124,7 +120,7 @@ class ViewTracker:
         rays = np.linalg.inv(self.K)
         for _ in range(2):
             model_depth = render_point_depth(
-                _apply(start, self.model.points_at_width(self._width)), self.K, *shape
+                transform_points(start, self.model.points_at_width(self._width)), self.K, *shape
             )
             v, u = np.nonzero(model_depth)
             if len(u) == 0:
@@ -143,7 +139,7 @@ class ViewTracker:
         if len(pts) == 0:
             return pts
         _, tree = self._model_at(width)
-        d, _ = tree.query(_apply(_inv(T_cam_tool), pts), distance_upper_bound=dist_m)
+        d, _ = tree.query(transform_points(invert(T_cam_tool), pts), distance_upper_bound=dist_m)
         return pts[np.isfinite(d)]
 
     def _refine(
@@ -153,12 +149,12 @@ class ViewTracker:
         arm and object points next to the gripper), fit the finger width, polish at that width."""
         model_pts, tree = self._model_at(width)
         normals = self.model.normals
-        reg = icp_multiscale(pts, model_pts, normals, _inv(T_init))
-        d, _ = tree.query(_apply(reg.transform, pts), distance_upper_bound=self.config.fine_crop_m)
+        reg = icp_multiscale(pts, model_pts, normals, invert(T_init))
+        d, _ = tree.query(transform_points(reg.transform, pts), distance_upper_bound=self.config.fine_crop_m)
         if np.isfinite(d).sum() >= self.config.min_points:
             pts = pts[np.isfinite(d)]
         if self.config.fit_width and self.model.mesh_width_m is not None:
-            width = self._fit_width(_apply(reg.transform, pts), width)
+            width = self._fit_width(transform_points(reg.transform, pts), width)
             model_pts, _ = self._model_at(width)
         reg = icp_multiscale(pts, model_pts, normals, reg.transform, scales=FINE_SCALES)
         return reg, width
@@ -197,7 +193,7 @@ class ViewTracker:
 
     def _score(self, reg: Registration, depth: np.ndarray, width: float | None) -> tuple[float, float]:
         """(confidence, depth support) of a registration (its transform is T_tool_cam)."""
-        model_cam = _apply(_inv(reg.transform), self.model.points_at_width(width))
+        model_cam = transform_points(invert(reg.transform), self.model.points_at_width(width))
         model_depth = render_point_depth(model_cam, self.K, *depth.shape)
         support, counted = depth_support(model_depth, depth, self.config.support_tol_m)
         return (reg.fitness * support if counted else 0.0), support
@@ -211,12 +207,12 @@ class ViewTracker:
         if not np.isfinite(glob.rmse_m):
             return None
         candidates = []
-        for T_cam_tool in (_inv(glob.transform), _inv(glob.transform) @ _SYMMETRY):
+        for T_cam_tool in (invert(glob.transform), invert(glob.transform) @ _SYMMETRY):
             reg, w = self._refine(pts, T_cam_tool, width)
             conf, support = self._score(reg, depth, w)
             angle = 0.0
             if prior is not None:
-                R = _inv(reg.transform)[:3, :3] @ prior[:3, :3].T
+                R = invert(reg.transform)[:3, :3] @ prior[:3, :3].T
                 angle = float(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1)))
             if np.degrees(angle) <= self.config.max_reinit_turn_deg:
                 candidates.append((conf, angle, reg, w, support))
@@ -266,7 +262,7 @@ class ViewTracker:
         reg, w, conf, support, n, method = max(candidates, key=lambda c: c[2])
         if conf < cfg.lost_below:
             return self._lost(f"confidence {conf:.2f} < {cfg.lost_below}", reg, support, n)
-        T_cam_tool = _inv(reg.transform)
+        T_cam_tool = invert(reg.transform)
         self._history = [*self._history[-1:], T_cam_tool]
         self._width = w
         return FrameTrack(

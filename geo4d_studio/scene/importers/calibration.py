@@ -112,9 +112,11 @@ def _camera(path: Path, name: str, entry: dict[str, Any]) -> CameraCalibration:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise SceneFormatError(path, f"line {err.lineno}", f"invalid JSON ({err.msg})") from err
+    except UnicodeDecodeError as err:
+        raise SceneFormatError(path, "file", "not a text file: expected calibration JSON or .npz") from err
     if not isinstance(data, dict) or not isinstance(data.get("cameras"), dict):
         raise SceneFormatError(path, "cameras", "missing: expected an object of camera name → calibration")
     return data

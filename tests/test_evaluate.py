@@ -1,0 +1,109 @@
+"""Evaluation: metrics of a clip against the recording, held-out pairs, the report files and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geo4d_studio.diffusion.dataset import split_cameras
+from geo4d_studio.diffusion.evaluate import METRICS, clip_metrics, held_out_pairs
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported tiny pipeline with random weights (evaluation must work for any model)."""
+    import torch
+
+    from geo4d_studio.diffusion.config import ModelConfig
+    from geo4d_studio.diffusion.pipeline import Geo4DPipeline
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("models") / "tiny_random"
+    Geo4DPipeline.from_model_config(ModelConfig.tiny()).save_pretrained(folder)
+    return folder
+
+
+def test_clip_metrics_of_the_recording_itself_are_perfect(sample_path: Path, oracle_generation) -> None:
+    from geo4d_studio.scene import open_scene
+
+    with open_scene(sample_path) as scene:
+        _, (ref, other) = split_cameras(scene.camera_names)
+        frames = [30, 32, 34]
+        gen = oracle_generation(scene, ref, other, 28, frames)
+        perfect = clip_metrics(scene, gen, max_depth_m=10.0)
+        gen.depth_ref, gen.pointmap_ref = gen.depth_ref * np.float32(1.1), gen.pointmap_ref * np.float32(1.1)
+        gen.pointmap_other_in_ref = gen.pointmap_other_in_ref * np.float32(0.85)
+        gen.rgb_ref = np.clip(gen.rgb_ref.astype(int) + 8, 0, 255).astype(np.uint8)
+        scaled = clip_metrics(scene, gen, max_depth_m=10.0)
+    assert math.isinf(perfect["psnr_n"]) and math.isinf(perfect["psnr_m"])
+    assert perfect["ssim_n"] == pytest.approx(1.0) and perfect["ssim_m"] == pytest.approx(1.0)
+    assert perfect["absrel_n"] == 0 and perfect["absrel_m"] == pytest.approx(0, abs=1e-6)
+    assert perfect["delta1_n"] == 1 and perfect["delta1_m"] == 1
+    # With recorded geometry the gripper seen by one camera lands on the gripper in the other.
+    assert perfect["miou_m_to_n"] > 0.5 and perfect["miou_n_to_m"] > 0.5
+    assert scaled["absrel_n"] == pytest.approx(0.1, rel=1e-4) and scaled["delta1_n"] == 1
+    assert scaled["absrel_m"] == pytest.approx(0.15, rel=1e-4) and scaled["delta1_m"] == 1
+    assert 28 < scaled["psnr_n"] < 40 and math.isinf(scaled["psnr_m"])  # +8 grey levels ≈ 30 dB
+    # Scaling about n's centre moves points along n's rays: invisible from n, visible from m.
+    assert scaled["miou_m_to_n"] == pytest.approx(perfect["miou_m_to_n"])
+    assert scaled["miou_n_to_m"] < perfect["miou_n_to_m"] - 0.05
+
+
+def test_held_out_pairs_are_reproducible_and_use_held_out_cameras(sample_paths: list[Path]) -> None:
+    from geo4d_studio.scene import open_scene
+
+    pairs = held_out_pairs(sample_paths, 6, span=10, seed=4)
+    assert pairs == held_out_pairs(sample_paths, 6, span=10, seed=4)
+    assert [p.episode for p in pairs] == [sample_paths[i % len(sample_paths)] for i in range(6)]
+    for pair in pairs:
+        with open_scene(pair.episode) as scene:
+            held_out = split_cameras(scene.camera_names)[1]
+            assert pair.start + 10 < scene.num_frames
+        assert {pair.ref, pair.other} <= set(held_out) and pair.ref != pair.other
+
+
+def test_evaluate_command_writes_markdown_and_csv(
+    random_model: Path, sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from geo4d_studio.cli import main
+
+    args = ["evaluate", "--model", str(random_model), "--data", str(sample_path), "--pairs", "2"]
+    args += ["--steps", "1", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "report.csv")]) == 0
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert [r["episode"] for r in rows] == [sample_path.name, sample_path.name, "mean"]
+    for row in rows:
+        for key in ("psnr_n", "psnr_m", "ssim_n", "ssim_m", "absrel_n", "delta1_n", "absrel_m", "delta1_m"):
+            assert math.isfinite(float(row[key])), (key, row[key])
+    assert rows[-1]["fvd_n"] == rows[-1]["fvd_m"] == "not computed"
+    mean_psnr = np.mean([float(r["psnr_n"]) for r in rows[:2]])
+    assert float(rows[-1]["psnr_n"]) == pytest.approx(mean_psnr)
+
+    assert main([*args, "--out", str(tmp_path / "report.md")]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "| FVD view n ↓ | not computed |" in text
+    psnr_line = next(line for line in text.splitlines() if line.startswith(f"| {METRICS['psnr_n']} |"))
+    assert float(psnr_line.split("|")[2]) == pytest.approx(float(rows[-1]["psnr_n"]), abs=1e-3)
+    assert "report written" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_bad_output_before_generating(
+    random_model: Path, sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from geo4d_studio.cli import main
+
+    base = ["evaluate", "--model", str(random_model), "--data", str(sample_path)]
+    existing = tmp_path / "old.md"
+    existing.write_text("keep me")
+    assert main([*base, "--out", str(existing)]) == 2
+    assert existing.read_text() == "keep me"
+    assert main([*base, "--out", str(tmp_path / "report.txt")]) == 2
+    assert main([*base, "--model", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "already exists" in err and "must end in .md or .csv" in err and "geo4d_config.json: missing" in err
+    )
