@@ -45,15 +45,13 @@ def scene_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("view3d") / "ring.h5"
     h, w = SIZE
     K = intrinsics(h, w)
-    K_render = K.copy()  # render_frame casts rays through u + 0.5; the format's pixel centres are u
-    K_render[:2, 2] += 0.5
     box_xy = np.stack([np.linspace(-0.15, 0.15, FRAMES), np.zeros(FRAMES)], axis=-1)
     ee_pose = np.tile(np.eye(4), (FRAMES, 1, 1))
     ee_pose[:, :2, 3], ee_pose[:, 2, 3] = box_xy, 0.2
     with SceneWriter(path, fps=10.0, timestamps=np.arange(FRAMES) / 10.0, task="ring") as writer:
         for index, angle in enumerate((0.3, 2.2, 4.1)):
             pose = ring_pose(angle)
-            frames = [render_frame(K_render, pose, xy, h, w) for xy in box_xy]
+            frames = [render_frame(K, pose, xy, h, w) for xy in box_xy]
             depth = [np.where(d < MAX_DEPTH_M, d, 0).astype(np.float32) for _, d in frames]
             writer.add_camera(f"cam{index}", K, pose, [rgb for rgb, _ in frames], depth)
         writer.set_robot(ee_pose, np.full(FRAMES, 0.04))
@@ -94,6 +92,13 @@ def test_renders_coloured_points(view: View3DDock) -> None:
     box_red = np.all(np.abs(image.astype(int) - (200, 60, 40)) < 30, axis=-1)
     assert box_red.sum() > 20  # the red box is drawn in its own colour
     assert view.cloud.num_points_total == len(fuse_frame(view.session.scene, 0)[0])
+
+
+def test_pyvista_keys_do_not_close_or_zoom_the_view(view: View3DDock, qtbot) -> None:
+    before = _image(view)
+    for key in (Qt.Key.Key_Up, Qt.Key.Key_Q, Qt.Key.Key_Minus):
+        qtbot.keyClick(view.plotter, key)
+    assert np.array_equal(_image(view), before)
 
 
 def test_look_through_matches_camera_silhouette_and_colours(view: View3DDock) -> None:

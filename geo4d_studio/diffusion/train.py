@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class TrainOptions:
     checkpoint_every: int = 200
     log_every: int = 10
     ema_decay: float = 0.999
+    keep_checkpoints: int = 3
     gradient_checkpointing: bool = False
     fp16_export: bool = False
     threads: int | None = None
@@ -152,10 +154,16 @@ def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelC
     return float(np.median(np.concatenate(errors)))
 
 
+def checkpoints(out: Path) -> list[Path]:
+    """Complete checkpoint directories in `out/checkpoints` (with state.json), oldest first."""
+    found = [p for p in (out / "checkpoints").glob("step-*") if (p / "state.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
 def last_checkpoint(out: Path) -> Path | None:
-    """The checkpoint directory with the highest step in `out/checkpoints`, or None."""
-    ckpts = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    return ckpts[-1] if ckpts else None
+    """The complete checkpoint with the highest step, or None."""
+    found = checkpoints(out)
+    return found[-1] if found else None
 
 
 class Trainer:
@@ -232,7 +240,9 @@ class Trainer:
 
     def train_step(self, phase: str) -> dict[str, float]:
         """One optimiser step of `phase` on the batch of the current step; returns its logs."""
-        batch = self.train_data.batch(self.step * self.opts.batch_size, self.opts.batch_size)
+        acc = self.accelerator
+        first = (self.step * acc.num_processes + acc.process_index) * self.opts.batch_size
+        batch = self.train_data.batch(first, self.opts.batch_size)  # each process its own items
         batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
         rng = np.random.default_rng((self.opts.seed, self.step))
         generator = torch.Generator(self.accelerator.device).manual_seed(int(rng.integers(2**62)))
@@ -273,10 +283,14 @@ class Trainer:
         """Write `checkpoints/step-NNNNNN/` (accelerate state, EMA, state.json) for the current step."""
         folder = self.out / "checkpoints" / f"step-{self.step:06d}"
         self.accelerator.save_state(str(folder), safe_serialization=True)
-        self.ema.save(folder / "ema_unet.safetensors")
-        state = {"step": self.step, "phase": self.phase_at(self.step)[0], "summary": self.summary}
-        with atomic_path(folder / "state.json", overwrite=True) as tmp:
-            tmp.write_text(json.dumps(state, indent=2))
+        if self.accelerator.is_main_process:
+            self.ema.save(folder / "ema_unet.safetensors")
+            state = {"step": self.step, "phase": self.phase_at(self.step)[0], "summary": self.summary}
+            with atomic_path(folder / "state.json", overwrite=True) as tmp:  # written last: complete
+                tmp.write_text(json.dumps(state, indent=2))
+            for old in checkpoints(self.out)[: -self.opts.keep_checkpoints]:
+                shutil.rmtree(old)
+        self.accelerator.wait_for_everyone()
         return folder
 
     def resume(self) -> None:
@@ -284,10 +298,7 @@ class Trainer:
         folder = last_checkpoint(self.out)
         if folder is None:
             return
-        state_file = folder / "state.json"
-        if not state_file.is_file():
-            raise CheckpointError(folder, "state.json", "missing (checkpoint incomplete?)")
-        state = json.loads(state_file.read_text())
+        state = json.loads((folder / "state.json").read_text())
         self.accelerator.load_state(str(folder))
         self.ema.load(folder / "ema_unet.safetensors")
         self.step = int(state["step"])
@@ -332,13 +343,18 @@ class Trainer:
             self.resume()
         elif last_checkpoint(self.out) is not None:
             raise Geo4DError(f"{self.out}: already holds checkpoints (pass --resume to continue)")
-        self.write_run_config()
+        main = self.accelerator.is_main_process
+        if main:
+            self.write_run_config()
         start_step, started = self.step, time.perf_counter()
         window_t, window_n = time.perf_counter(), 0
         with (
             open(self.out / "log.jsonl", "a", encoding="utf-8") as log,
             tqdm(
-                total=self.total_steps, initial=self.step, disable=not self.opts.progress, unit="step"
+                total=self.total_steps,
+                initial=self.step,
+                disable=not (self.opts.progress and main),
+                unit="step",
             ) as bar,
         ):
             while self.step < self.total_steps:
@@ -349,7 +365,7 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(phase=phase, loss=f"{logs['loss']:.4f}")
                 phase_done = self.phase_at(self.step)[0] != phase
-                if self.step % self.opts.log_every == 0 or phase_done:
+                if main and (self.step % self.opts.log_every == 0 or phase_done):
                     now = time.perf_counter()
                     record = {"step": self.step, "phase": phase, **logs, "it_s": window_n / (now - window_t)}
                     record["elapsed_s"] = now - started
@@ -360,14 +376,16 @@ class Trainer:
                     self.on_phase_end(phase)
                 if phase_done or self.step % self.opts.checkpoint_every == 0:
                     self.save_checkpoint()
-        export_dir = self.export()
         self.summary.update(
-            export_dir=str(export_dir),
+            export_dir=str(self.out / "pipeline"),
             steps_done=self.step - start_step,
             elapsed_min=(time.perf_counter() - started) / 60,
         )
-        with atomic_path(self.out / "summary.json", overwrite=True) as tmp:
-            tmp.write_text(json.dumps(self.summary, indent=2))
+        if main:
+            self.export()
+            with atomic_path(self.out / "summary.json", overwrite=True) as tmp:
+                tmp.write_text(json.dumps(self.summary, indent=2))
+        self.accelerator.wait_for_everyone()
         return self.summary
 
 

@@ -81,6 +81,7 @@ TRACK_PALETTE = np.array(
     [[255, 110, 110], [110, 240, 150], [190, 140, 255], [255, 220, 90], [90, 220, 230]], dtype=np.uint8
 )
 PATH_STEPS = 1000
+PYVISTA_KEYS = ("q", "b", "v", "C", "Up", "Down", "plus", "minus")
 CLOUD_CACHE_FRAMES = 8
 ANIMATION_MS = 300
 PICK_RADIUS_PX = 10.0
@@ -130,6 +131,8 @@ class View3DDock(QDockWidget):
         layout.addLayout(self._build_toolbar())
         self.plotter = QtInteractor(body, auto_update=False, multi_samples=0)
         self.plotter.disable_anti_aliasing()  # MSAA costs more than the points on software GL
+        for key in PYVISTA_KEYS:  # q closes the plotter, Up/Down zoom: the app's shortcuts rule
+            self.plotter.clear_events_for_key(key, raise_on_missing=False)
         self.plotter.setMinimumSize(320, 240)
         layout.addWidget(self.plotter, 1)
         layout.addLayout(self._build_path_row())

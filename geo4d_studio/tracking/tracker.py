@@ -145,19 +145,30 @@ class ViewTracker:
     def _refine(
         self, pts: np.ndarray, T_init: np.ndarray, width: float | None
     ) -> tuple[Registration, float | None]:
-        """ICP from `T_init` (T_cam_tool) on the crop, re-crop tightly around the result (dropping
-        arm and object points next to the gripper), fit the finger width, polish at that width."""
+        """ICP from `T_init` (T_cam_tool) onto the model samples that face the camera, re-crop tightly
+        around the result (dropping arm and object points next to the gripper), fit the finger
+        width, polish at that width."""
         model_pts, tree = self._model_at(width)
         normals = self.model.normals
-        reg = icp_multiscale(pts, model_pts, normals, invert(T_init))
+        facing = self._facing(T_init, model_pts)
+        reg = icp_multiscale(pts, model_pts[facing], normals[facing], invert(T_init))
         d, _ = tree.query(transform_points(reg.transform, pts), distance_upper_bound=self.config.fine_crop_m)
         if np.isfinite(d).sum() >= self.config.min_points:
             pts = pts[np.isfinite(d)]
         if self.config.fit_width and self.model.mesh_width_m is not None:
             width = self._fit_width(transform_points(reg.transform, pts), width)
             model_pts, _ = self._model_at(width)
-        reg = icp_multiscale(pts, model_pts, normals, reg.transform, scales=FINE_SCALES)
+        facing = self._facing(invert(reg.transform), model_pts)
+        reg = icp_multiscale(pts, model_pts[facing], normals[facing], reg.transform, scales=FINE_SCALES)
         return reg, width
+
+    def _facing(self, T_cam_tool: np.ndarray, model_pts: np.ndarray) -> np.ndarray:
+        """(N,) bool: model samples whose normal points towards the camera (or nearly: within 100°)."""
+        camera_in_tool = invert(T_cam_tool)[:3, 3]
+        to_camera = camera_in_tool - model_pts
+        return np.einsum("ij,ij->i", to_camera, self.model.normals) > -0.17 * np.linalg.norm(
+            to_camera, axis=1
+        )
 
     def _fit_width(self, pts_tool: np.ndarray, width: float | None) -> float | None:
         """Finger separation that best explains the observed finger points (tool frame): per side,
