@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from geo4d_studio.errors import OutputPathError, SceneFormatError
+from geo4d_studio.geometry.camera import depth_to_pointmap
+from geo4d_studio.geometry.se3 import transform_points
 from geo4d_studio.scene import SceneWriter, check_scene, open_scene, validate_scene
 from geo4d_studio.scene.synthetic import intrinsics, make_synthetic_scene, ring_pose
 
@@ -244,15 +246,8 @@ def test_synthetic_scene_depth_matches_its_geometry(tmp_path):
         for cam in scene.cameras.values():
             depth = scene.depth(cam.name, 0)
             floor = ~scene.gripper_mask(cam.name, 0) & (depth > 0)
-            v, u = np.nonzero(floor)
-            rays = np.stack(
-                [
-                    (u + 0.5 - cam.K[0, 2]) / cam.K[0, 0],
-                    (v + 0.5 - cam.K[1, 2]) / cam.K[1, 1],
-                    np.ones(u.size),
-                ]
-            )
-            world = cam.pose(0)[:3, :3] @ (rays * depth[v, u]) + cam.pose(0)[:3, 3:]
+            points = depth_to_pointmap(depth, cam.K)[floor]  # OpenCV: pixel centres at integers
+            world = transform_points(cam.pose(0), points).T
             np.testing.assert_allclose(world[2], 0.0, atol=1e-5)
 
 
