@@ -106,9 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     paths = [p for p in sample_scenes() if not args.episodes or p.stem in args.episodes]
     rows = [row for path in paths for row in bench_episode(path, args.step)]
-    print(
-        f"frames: every {args.step}; speed = frames tracked per second per view (depth decoding excluded)\n"
-    )
+    print(f"frames: every {args.step}; speed = frames per CPU second per view (depth decoding excluded)\n")
     print(
         "| episode | method | views | ATE mm | rot mean deg | rot max deg | tracked % | frames/s per view |"
     )

@@ -148,3 +148,15 @@ def test_cli_export_needs_generation_for_mp4(episode, tmp_path, capsys):
     scene, _ = episode
     assert main(["export", str(scene.path), "--what", "mp4", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "needs --generation" in capsys.readouterr().err
+
+
+def test_cli_export_recorded_ply(episode, tmp_path):
+    scene, _ = episode
+    ply = tmp_path / "rec.ply"
+    assert main(["export", str(scene.path), "--what", "ply", "--frame", "3", "--out", str(ply)]) == 0
+    points, colors = read_ply(ply)
+    assert len(points) == sum(int((scene.depth(c, 3) > 0).sum()) for c in scene.camera_names)
+    assert (
+        main(["export", str(scene.path), "--what", "ply", "--frame", "64", "--out", str(tmp_path / "x.ply")])
+        == 2
+    )

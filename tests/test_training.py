@@ -62,6 +62,7 @@ def fixed_losses(trainer: Trainer) -> dict[str, float]:
     return out
 
 
+@pytest.mark.slow
 def test_a_few_steps_of_each_phase_reduce_its_loss(sample_path: Path, tmp_path: Path) -> None:
     trainer = Trainer(tiny_options(sample_path, tmp_path / "run", vae_steps=6, unet_steps=8))
     before = fixed_losses(trainer)
@@ -83,6 +84,7 @@ def test_a_few_steps_of_each_phase_reduce_its_loss(sample_path: Path, tmp_path: 
         torch.testing.assert_close(value, ema[key])  # the export carries the EMA weights
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
     sample_path: Path, tmp_path: Path
 ) -> None:

@@ -21,7 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance (default 2.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed for clip choice and sampling")
     parser.add_argument("--i3d", type=Path, help="I3D weights (.safetensors) to compute FVD")
-    parser.add_argument("--out", type=Path, required=True, help="report path ending in .md or .csv")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="report path(s) ending in .md or .csv (one or both)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.set_defaults(run=run)
@@ -31,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and write the report; prints the summary table."""
     from geo4d_studio.diffusion.evaluate import check_report_path, evaluate, format_markdown, write_report
 
-    check_report_path(args.out, overwrite=args.overwrite)
+    for out in args.out:
+        check_report_path(out, overwrite=args.overwrite)
     if args.threads:
         import torch
 
@@ -53,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "models": ", ".join(str(m) for m in args.model),
     }
-    write_report(results, args.out, settings, overwrite=args.overwrite)
+    for out in args.out:
+        write_report(results, out, settings, overwrite=args.overwrite)
     summary = format_markdown(results, settings).split("## Per clip")[0]
     print(summary.rstrip())
-    print(f"report written to {args.out}")
+    print(f"report written to {', '.join(str(out) for out in args.out)}")
     return 0

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ HELD_OUT_EVAL_ITEMS = 8
 
 @dataclass
 class TrainOptions:
-    """Everything a run needs; `config_overrides` are applied to the preset (e.g. a smaller test model)."""
+    """Everything a run needs (the CLI's arguments)."""
 
     preset: str
     data: Path
@@ -58,19 +58,16 @@ class TrainOptions:
     fp16_export: bool = False
     threads: int | None = None
     progress: bool = True
-    config_overrides: dict = field(default_factory=dict)
 
     def model_config(self) -> ModelConfig:
-        """The preset with the ablation flags and overrides applied."""
+        """The preset with the ablation flags applied."""
         presets = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "paper": ModelConfig.paper}
         if self.preset not in presets:
             raise Geo4DError(f"--config: unknown preset {self.preset!r} (choose tiny, small or paper)")
-        cfg = presets[self.preset]()
         return dataclasses.replace(
-            cfg,
+            presets[self.preset](),
             cross_view_attention=self.cross_view_attention,
             use_3d_loss=self.use_3d_loss,
-            **self.config_overrides,
         )
 
     def phase_steps(self) -> dict[str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QGraphicsItem, QWidget
 from scipy.spatial.transform import Rotation
 
 from geo4d_studio.session import Session
@@ -45,6 +45,8 @@ class PlotsDock(QDockWidget):
             plot.setTitle(f"{title} ({unit})", size="9pt")
             plot.setLabel("bottom", "time", units="s")
             plot.showGrid(x=True, y=True, alpha=0.25)
+            for side in ("left", "bottom"):  # axes are redrawn only when their range changes
+                plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             plot.addLegend(offset=(-10, 5), labelTextSize="8pt")
             if self.plots:
                 plot.setXLink(self.plots[0])

@@ -94,7 +94,7 @@ def gripper_model(
     vertices: np.ndarray,
     faces: np.ndarray,
     *,
-    spacing_m: float = 0.005,
+    spacing_m: float = 0.004,
     opening_axis: int = 1,
     approach_axis: int = 2,
     finger_min_depth_m: float | None = -0.05,

@@ -22,9 +22,9 @@ class Registration:
     rmse_m: float
 
 
-ICP_SCALES: tuple[tuple[float, int], ...] = ((0.04, 15), (0.012, 10))
+ICP_SCALES: tuple[tuple[float, int], ...] = ((0.05, 15), (0.02, 10), (0.008, 10))
 """(max correspondence distance m, iterations) from coarse to fine."""
-FINE_SCALES: tuple[tuple[float, int], ...] = ((0.008, 10),)
+FINE_SCALES: tuple[tuple[float, int], ...] = ((0.005, 10),)
 """The polishing pass on the tightly cropped points."""
 
 

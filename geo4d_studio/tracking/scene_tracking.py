@@ -179,6 +179,8 @@ def track_recorded(
     `init="recorded"` starts from the recorded first-frame pose (/robot/ee_pose) when there is one,
     else (or with `init="global"`) from global registration inside the first frame's gripper mask.
     """
+    if init not in ("recorded", "global"):
+        raise Geo4DError(f"tracking: init {init!r} is not 'recorded' or 'global'")
     config = config or TrackerConfig()
     views = list(views) if views else list(scene.camera_names)
     for v in views:

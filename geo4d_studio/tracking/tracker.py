@@ -1,11 +1,13 @@
 """6-DoF gripper tracking in one view: a sequence of camera-frame pointmaps -> T_cam_tool per frame.
 
-Per frame: constant-velocity prediction, crop the observed points near the predicted model (and inside
-the gripper mask when one is given), multi-scale point-to-plane ICP onto the model re-posed at the
-current finger width, fit the width, then score the pose: confidence = ICP fitness x depth support
-(fraction of the posed model's pixels that the observed depth agrees with). A low score triggers
-global registration (FPFH + RANSAC) on a wider crop; a frame that still scores low is *lost*: its pose
-is NaN, never invented.
+Per frame: constant-velocity prediction (plus the last pose while the gripper moves), crop the
+observed points near the predicted model (only gripper-mask pixels when a mask is given), multi-scale
+point-to-plane ICP onto the camera-facing samples of the model re-posed at the current finger width,
+re-crop tightly, fit the finger width, polish; then score the pose: confidence = ICP fitness x depth
+support (fraction of the posed model's pixels that the observed depth agrees with). A low score
+triggers re-centring on the mask (when there is one) and global registration (FPFH + RANSAC); a frame
+that still scores low is *lost*: its pose is NaN, never invented, and after lost frames a pose needs
+a higher score (`reacquire_above`) to be accepted again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from scipy.spatial import cKDTree
 
 from geo4d_studio.errors import Geo4DError
 from geo4d_studio.geometry.se3 import invert, transform_points
+from geo4d_studio.tracking.metrics import rotation_angle_deg
 from geo4d_studio.tracking.model import GripperModel
 from geo4d_studio.tracking.registration import FINE_SCALES, Registration, global_registration, icp_multiscale
 from geo4d_studio.tracking.support import depth_support, render_point_depth
@@ -40,6 +43,8 @@ class TrackerConfig:
     """Confidence under which global registration is tried."""
     lost_below: float = 0.5
     """Confidence under which a frame is reported lost."""
+    reacquire_above: float = 0.75
+    """After lost frames, the confidence a pose needs to be accepted again (the prior is stale)."""
     max_reinit_turn_deg: float = 60.0
     """Global registration results turned further than this from the last tracked pose are rejected."""
     global_voxel_m: float = 0.01
@@ -80,8 +85,10 @@ class ViewTracker:
         self._tree_width: float | None = None
         self._tree: cKDTree | None = None
         self._palm_tree = cKDTree(model.points[model.finger_side == 0])
+        self._lost_streak = 0  # frames lost since the last tracked one
 
     def _model_at(self, width: float | None) -> tuple[np.ndarray, cKDTree]:
+        """Model points at finger width `width` and their KD-tree (cached for the last width)."""
         if self._tree is None or width != self._tree_width:
             self._tree = cKDTree(self.model.points_at_width(width))
             self._tree_width = width
@@ -90,6 +97,7 @@ class ViewTracker:
     def reset(self, T_cam_tool: np.ndarray | None, width_m: float | None = None) -> None:
         """Restart from a known pose (or from nothing) and finger width."""
         self._history = [] if T_cam_tool is None else [np.asarray(T_cam_tool, dtype=np.float64)]
+        self._lost_streak = 0
         if width_m is not None and np.isfinite(width_m):
             self._width = float(width_m)
 
@@ -221,11 +229,10 @@ class ViewTracker:
         for T_cam_tool in (invert(glob.transform), invert(glob.transform) @ _SYMMETRY):
             reg, w = self._refine(pts, T_cam_tool, width)
             conf, support = self._score(reg, depth, w)
-            angle = 0.0
-            if prior is not None:
-                R = invert(reg.transform)[:3, :3] @ prior[:3, :3].T
-                angle = float(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1)))
-            if np.degrees(angle) <= self.config.max_reinit_turn_deg:
+            angle = (
+                0.0 if prior is None else float(rotation_angle_deg(reg.transform[:3, :3].T, prior[:3, :3]))
+            )
+            if angle <= self.config.max_reinit_turn_deg:
                 candidates.append((conf, angle, reg, w, support))
         if not candidates:
             return None
@@ -271,8 +278,10 @@ class ViewTracker:
         if not candidates:
             return self._lost("too few gripper points")
         reg, w, conf, support, n, method = max(candidates, key=lambda c: c[2])
-        if conf < cfg.lost_below:
-            return self._lost(f"confidence {conf:.2f} < {cfg.lost_below}", reg, support, n)
+        needed = cfg.reacquire_above if self._lost_streak else cfg.lost_below
+        if conf < needed:
+            return self._lost(f"confidence {conf:.2f} < {needed}", reg, support, n)
+        self._lost_streak = 0
         T_cam_tool = invert(reg.transform)
         self._history = [*self._history[-1:], T_cam_tool]
         self._width = w
@@ -293,6 +302,7 @@ class ViewTracker:
     ) -> FrameTrack:
         """A lost frame: NaN pose; the velocity is dropped, the last pose kept as the next prediction."""
         self._history = self._history[-1:]
+        self._lost_streak += 1
         return FrameTrack(
             T_cam_tool=np.full((4, 4), np.nan),
             width_m=float("nan"),
