@@ -54,7 +54,8 @@ def test_generation_runs_in_a_worker_and_is_saved_listed_and_shown(
     window = open_window(qtbot, tiny_model, sample_path, tmp_path)
     session, dock = window.session, window.generation_dock
     assert dock.run_button.isEnabled() and "tiny-model" in dock.availability.text()
-    window.generation_window.set(start=1, horizon=3)
+    assert dock.horizon.value() == 3 == window.timeline.horizon.value(), "the model's horizon is the default"
+    window.timeline.start.setValue(1)
     dock.steps.setValue(2)
     progress: list[int] = []
     dock.progress.valueChanged.connect(progress.append)
@@ -65,6 +66,7 @@ def test_generation_runs_in_a_worker_and_is_saved_listed_and_shown(
     gen = session.generation
     assert gen is not None and gen.id == dock.runs.topLevelItem(0).text(0)
     assert gen.params["steps"] == 2 and gen.start_frame == 1 and gen.num_frames == 3
+    np.testing.assert_array_equal(gen.frame_indices, window.timeline.coverage.planned)
     assert max(progress) == 2
     assert session.results_path.exists()
     frame = int(gen.frame_indices[0])

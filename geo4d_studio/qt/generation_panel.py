@@ -115,6 +115,8 @@ class GenerationDock(QDockWidget):
         self.cancel_button.setToolTip("Stop the running generation after the current step (Esc)")
 
         self.problem = model_problem(self.model_dir)
+        if self.problem is None:
+            self._read_model_config()
         self.device.addItem("cpu")
         self.availability.setText(
             f"Generation unavailable: {self.problem}." if self.problem else f"model: {self.model_dir}"
@@ -153,6 +155,17 @@ class GenerationDock(QDockWidget):
             if s.scene is not None
             else "views: –"
         )
+
+    def _read_model_config(self) -> None:
+        """Horizon and frame stride of the model (its geo4d_config.json; read without torch)."""
+        from geo4d_studio.diffusion.config import ModelConfig
+
+        try:
+            config = ModelConfig.load(self.model_dir / "geo4d_config.json")
+        except (OSError, ValueError, TypeError) as err:
+            self.problem = f"{self.model_dir / 'geo4d_config.json'}: unreadable ({err})"
+            return
+        self.window.set(horizon=config.num_future_frames, stride=config.frame_stride)
 
     def _on_window(self, start: int, horizon: int) -> None:
         self.horizon.blockSignals(True)

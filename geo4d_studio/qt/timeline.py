@@ -35,23 +35,29 @@ class CoverageBar(QWidget):
         self.setMaximumHeight(10)
         self.num_frames = 0
         self.covered = np.zeros(0, dtype=np.int64)
-        self.window = (0, 0)
-        self.setToolTip("cyan: frames the selected generation covers; amber: window of the next generation")
+        self.start, self.planned = 0, np.zeros(0, dtype=np.int64)
+        self.setToolTip(
+            "cyan: frames the selected generation covers; white: next generation's start frame; "
+            "amber: frames it will predict"
+        )
 
-    def set_state(self, num_frames: int, covered: np.ndarray, window: tuple[int, int]) -> None:
-        """Frames in the recording, covered frame indices, and the (start, end) of the next window."""
-        self.num_frames, self.covered, self.window = num_frames, np.asarray(covered), window
+    def set_state(self, num_frames: int, covered: np.ndarray, start: int, planned: np.ndarray) -> None:
+        """Frames in the recording, frames the selected generation covers, the next generation's
+        start (condition) frame and the frames it will predict."""
+        self.num_frames, self.covered = num_frames, np.asarray(covered)
+        self.start, self.planned = start, np.asarray(planned)
         self.update()
 
     def paintEvent(self, event: object) -> None:
-        """Draw the covered frames (top half) and the requested window (bottom half)."""
+        """Draw the covered frames (top half) and the next generation's frames (bottom half)."""
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#23262b"))
         if self.num_frames > 0:
             step = self.width() / self.num_frames
             half = self.height() / 2
-            start, end = self.window
-            painter.fillRect(QRectF(start * step, half, max(end - start, 1) * step, half), QColor("#ffb300"))
+            painter.fillRect(QRectF(self.start * step, half, max(step, 2.0), half), QColor("#ffffff"))
+            for frame in self.planned:
+                painter.fillRect(QRectF(frame * step, half, max(step, 2.0), half), QColor("#ffb300"))
             for frame in self.covered:
                 painter.fillRect(QRectF(frame * step, 0, max(step, 2.0), half), QColor("#00e5ff"))
         painter.end()
@@ -207,5 +213,5 @@ class TimelineDock(QDockWidget):
     def _update_coverage(self, *_: object) -> None:
         gen = self.session.generation
         covered = gen.frame_indices if gen is not None else np.zeros(0, dtype=np.int64)
-        end = min(self.window.start + self.window.horizon, self.session.num_frames)
-        self.coverage.set_state(self.session.num_frames, covered, (self.window.start, end))
+        n = self.session.num_frames
+        self.coverage.set_state(n, covered, self.window.start, self.window.frames(n))
