@@ -79,3 +79,14 @@ def test_viewpoints_need_a_pose(session_on_copy):
     s.set_active_camera(np.eye(4))
     s.save_viewpoint("top")
     np.testing.assert_array_equal(s.viewpoints["top"], np.eye(4))
+
+
+def test_generation_window_frames_and_change_signal():
+    s, seen = Session(), []
+    window = s.generation_window
+    window.changed.connect(lambda start, horizon: seen.append((start, horizon)))
+    window.set(start=5, horizon=4, stride=2)
+    window.set(start=5)
+    np.testing.assert_array_equal(window.frames(12), [7, 9, 11])
+    window.set(start=-3, horizon=0)
+    assert (window.start, window.horizon) == (0, 1) and seen == [(5, 4), (0, 1)]

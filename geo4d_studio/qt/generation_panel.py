@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 from geo4d_studio.errors import Geo4DError
 from geo4d_studio.generation import Generation, results_path_for, save_generation
 from geo4d_studio.qt.dialogs import show_error
-from geo4d_studio.qt.state import GenerationWindow
 from geo4d_studio.qt.style import load_form
 from geo4d_studio.qt.workers import Cancelled, Worker
 from geo4d_studio.session import Session
@@ -84,14 +83,14 @@ class GenerationDock(QDockWidget):
     def __init__(
         self,
         session: Session,
-        window: GenerationWindow,
         model_dir: Path,
         pool: QThreadPool,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__("Generation", parent)
         self.setObjectName("GenerationDock")
-        self.session, self.window, self.model_dir, self.pool = session, window, Path(model_dir), pool
+        self.session, self.model_dir, self.pool = session, Path(model_dir), pool
+        self.window = window = session.generation_window
         self.pipelines = PipelineCache()
         self.worker: Worker | None = None
         self._closing = False

@@ -33,7 +33,6 @@ from geo4d_studio.qt.generation_panel import GenerationDock
 from geo4d_studio.qt.metrics_dock import MetricsDock
 from geo4d_studio.qt.plots_dock import PlotsDock
 from geo4d_studio.qt.scene_dock import SceneDock
-from geo4d_studio.qt.state import GenerationWindow
 from geo4d_studio.qt.status import StatusBar
 from geo4d_studio.qt.tasks import Tasks
 from geo4d_studio.qt.timeline import TimelineDock
@@ -67,7 +66,6 @@ class MainWindow(QMainWindow):
         self.session = session or Session()
         self.settings = settings or default_settings()
         self.pool = QThreadPool(self)
-        self.generation_window = GenerationWindow()
 
         self.panes = CameraPanes(self.session)
         self.setCentralWidget(self.panes)
@@ -77,10 +75,8 @@ class MainWindow(QMainWindow):
             | QMainWindow.DockOption.AllowNestedDocks
         )
         self.scene_dock = SceneDock(self.session, self)
-        self.generation_dock = GenerationDock(
-            self.session, self.generation_window, model_dir, self.pool, self
-        )
-        self.timeline = TimelineDock(self.session, self.generation_window, self)
+        self.generation_dock = GenerationDock(self.session, model_dir, self.pool, self)
+        self.timeline = TimelineDock(self.session, self)
         self.plots = PlotsDock(self.session, self)
         self.metrics = MetricsDock(self.session, self)
         self.view3d = self._optional_dock("geo4d_studio.qt.view3d", "View3DDock") if with_3d else None
@@ -192,7 +188,7 @@ class MainWindow(QMainWindow):
         self._rebuild_recent_menu()
 
     def _start_at_cursor(self) -> None:
-        self.generation_window.set(start=self.session.frame)
+        self.session.generation_window.set(start=self.session.frame)
 
     # -- files ---------------------------------------------------------------------------------
     def open_file(self, path: str | Path) -> bool:

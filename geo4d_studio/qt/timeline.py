@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from geo4d_studio.qt.state import GenerationWindow
 from geo4d_studio.session import Session
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -66,10 +65,11 @@ class CoverageBar(QWidget):
 class TimelineDock(QDockWidget):
     """One time cursor for every view: slider, playback controls, and the next generation's window."""
 
-    def __init__(self, session: Session, window: GenerationWindow, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Timeline", parent)
         self.setObjectName("TimelineDock")
-        self.session, self.window = session, window
+        self.session, self.window = session, session.generation_window
+        window = self.window
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
 

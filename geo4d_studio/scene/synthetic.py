@@ -41,9 +41,7 @@ def render_frame(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ray-cast the floor (z = 0) and the top of a 0.2 m wide box at `box_xy`: (rgb uint8, depth m)."""
     v, u = np.mgrid[0:h, 0:w]
-    rays_cam = np.stack(
-        [(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones((h, w))], axis=-1
-    )
+    rays_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones((h, w))], axis=-1)
     rays = rays_cam @ pose[:3, :3].T
     origin = pose[:3, 3]
     depth = np.zeros((h, w))
