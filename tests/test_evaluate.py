@@ -66,7 +66,6 @@ def test_held_out_pairs_are_reproducible_and_use_held_out_cameras(sample_paths: 
         assert {pair.ref, pair.other} <= set(held_out) and pair.ref != pair.other
 
 
-@pytest.mark.slow
 def test_evaluate_command_writes_markdown_and_csv(
     random_model: Path, sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from geo4d_studio.paths import DEFAULT_MODEL_DIR
 
@@ -29,7 +28,6 @@ def test_shipped_model_is_safetensors_fp16_and_small() -> None:
     assert "make-sample-data" in card and "cross-view" in card
 
 
-@pytest.mark.slow
 def test_shipped_model_generates_on_a_sample_episode(sample_path: Path) -> None:
     import torch
 
