@@ -5,8 +5,8 @@ compares, in the same run:
 - Studio, decimated cloud: image items get new pixels, the 3D view shows its level-of-detail cloud;
 - Studio, full cloud: the same with the full fused cloud;
 - baseline, naive rebuild: every pane's view boxes and image items recreated per frame (full cloud).
-"Repainted" means: the 3D view rendered synchronously, then Qt's pending paint events processed
-(Qt paints only the dirty regions, in one composited flush of the window).
+"Repainted" means: the 3D view rendered synchronously into its own native window, then Qt's pending
+paint events processed (Qt paints only the dirty regions of the rest of the window, in one flush).
 Then scrubs 1,000 frames back and forth and reports resident memory before and after.
 Prints a markdown table and writes docs/benchmarks/scrub.md. Needs an X server (use xvfb-run).
 

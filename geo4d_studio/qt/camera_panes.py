@@ -297,3 +297,4 @@ class CameraPanes(QWidget):
                 cell.marker.clear()
             else:
                 cell.marker.setData([uv[0] + 0.5], [uv[1] + 0.5])
+            cell.marker.setVisible(uv is not None)  # an empty marker still costs a paint per frame

@@ -20,6 +20,7 @@ import vtk
 from PySide6.QtCore import QElapsedTimer, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QImage, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
@@ -130,6 +131,10 @@ class View3DDock(QDockWidget):
         layout.setSpacing(2)
         layout.addLayout(self._build_toolbar())
         self.plotter = QtInteractor(body, auto_update=False, multi_samples=0)
+        # Its own native window: a frame change then composites only the 3D view through (software)
+        # GL, not the whole main window. Siblings stay alien widgets (the attribute is process-wide).
+        QApplication.setAttribute(Qt.ApplicationAttribute.AA_DontCreateNativeWidgetSiblings)
+        self.plotter.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
         self.plotter.disable_anti_aliasing()  # MSAA costs more than the points on software GL
         for key in PYVISTA_KEYS:  # q closes the plotter, Up/Down zoom: the app's shortcuts rule
             self.plotter.clear_events_for_key(key, raise_on_missing=False)
@@ -691,8 +696,6 @@ class View3DDock(QDockWidget):
 
 def main(argv: list[str] | None = None) -> int:
     """Open a recording in a lone 3D view, render it and save a screenshot (manual check)."""
-    from PySide6.QtWidgets import QApplication
-
     from geo4d_studio.paths import default_sample_scene
     from geo4d_studio.session import Session
 
