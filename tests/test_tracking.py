@@ -144,6 +144,28 @@ def test_tracking_a_generation(scene):
     assert err["tracked_fraction"] == 1.0 and err["ate_rmse_m"] < 0.01
 
 
+@pytest.mark.parametrize("start", [12, 36])
+def test_mask_free_tracking_of_a_recorded_clip(start):
+    """Generated clips carry no gripper masks: from the recorded start pose alone the tracker must hold
+    the gripper next to the arm links (start 36: the hand moves ~7 cm before the first frame)."""
+    mug = SAMPLE_DATA_DIR / "move_mug_s0000.h5"
+    if not mug.is_file():
+        pytest.fail(f"sample episode {mug} is missing (make-sample-data)")
+    with open_scene(mug) as s:
+        frames = list(range(start + 2, start + 17, 2))
+        clip = recorded_clip(s, "cam01", "cam03", start, frames)
+        start_pose = invert(clip.T_world_ref) @ s.ee_pose[start]
+        width = float(s.gripper_width[start])
+        out = list(
+            track_view(clip.pointmap_ref, None, clip.K_ref, scene_model(s), start_pose, init_width_m=width)
+        )
+        truth = s.ee_pose[frames][:, :3, 3]
+    est = np.stack([(clip.T_world_ref @ f.T_cam_tool)[:3, 3] for f in out])
+    err = np.linalg.norm(est - truth, axis=1)
+    assert np.isnan(err[[f.lost for f in out]]).all()
+    assert (err < 0.01).sum() >= 0.75 * len(frames), err
+
+
 def test_generation_with_nan_is_rejected(scene):
     clip = recorded_clip(scene, "cam02", "cam03", 0, [2, 4])
     clip.id = "gen-0007"

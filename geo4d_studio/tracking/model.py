@@ -18,7 +18,8 @@ class GripperModel:
     """Surface samples of the gripper mesh in the tool frame.
 
     points/normals (N, 3) float64, finger_side (N,) int8 (0 palm, +1/-1 finger on the +/- side of the
-    opening axis), `mesh_width_m` the finger separation the mesh was made at (None: rigid model).
+    opening axis), `mesh_width_m` the finger separation the mesh was made at (None: rigid model); the
+    arm is mounted on the side of low `approach_axis` coordinates.
     """
 
     vertices: np.ndarray
@@ -29,6 +30,7 @@ class GripperModel:
     opening_axis: int
     mesh_width_m: float | None
     spacing_m: float
+    approach_axis: int = 2
 
     @property
     def radius_m(self) -> float:
@@ -152,4 +154,5 @@ def gripper_model(
         opening_axis=opening_axis,
         mesh_width_m=mesh_width_m if side.any() else None,
         spacing_m=spacing_m,
+        approach_axis=approach_axis,
     )

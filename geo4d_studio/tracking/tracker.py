@@ -1,13 +1,14 @@
 """6-DoF gripper tracking in one view: a sequence of camera-frame pointmaps -> T_cam_tool per frame.
 
 Per frame: constant-velocity prediction (plus the last pose while the gripper moves), crop the
-observed points near the predicted model (only gripper-mask pixels when a mask is given), multi-scale
-point-to-plane ICP onto the camera-facing samples of the model re-posed at the current finger width,
-re-crop tightly, fit the finger width, polish; then score the pose: confidence = ICP fitness x depth
-support (fraction of the posed model's pixels that the observed depth agrees with). A low score
-triggers re-centring on the mask (when there is one) and global registration (FPFH + RANSAC); a frame
-that still scores low is *lost*: its pose is NaN, never invented, and after lost frames a pose needs
-a higher score (`reacquire_above`) to be accepted again.
+observed points near the predicted model (only gripper-mask pixels when a mask is given; without one,
+not the arm behind the model's back end), multi-scale point-to-plane ICP onto the camera-facing
+samples of the model re-posed at the current finger width, re-crop tightly, fit the finger width,
+polish; then score the pose: confidence = ICP fitness x depth support (fraction of the posed model's
+pixels that the observed depth agrees with). A low score triggers re-centring on the mask (without
+one: ICP from the prediction shifted on a grid) and global registration (FPFH + RANSAC); a frame that
+still scores low is *lost*: its pose is NaN, never invented, and after lost frames a pose needs a
+higher score (`reacquire_above`) to be accepted again.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ class TrackerConfig:
     max_reinit_turn_deg: float = 60.0
     """Global registration results turned further than this from the last tracked pose are rejected."""
     global_voxel_m: float = 0.01
+    wrist_cut_m: float = 0.02
+    """Without a mask, points less than this in front of the model's back end along the approach axis
+    are cropped away too: the arm link the gripper is mounted on, which otherwise drags ICP off."""
+    search_step_m: float = 0.04
+    """Without a mask, re-initialisation also runs ICP from the prediction shifted by this step on a
+    3 x 3 x 3 grid (the gripper can move several centimetres between predicted frames)."""
     fit_width: bool = True
 
 
@@ -64,7 +71,7 @@ class FrameTrack:
     support: float
     num_points: int
     lost: bool
-    method: str  # "icp", "recentred", "global", "lost: <reason>"
+    method: str  # "icp", "recentred", "searched", "global", "lost: <reason>"
 
 
 WIDTH_STEP_M = 0.0005
@@ -85,6 +92,9 @@ class ViewTracker:
         self._tree_width: float | None = None
         self._tree: cKDTree | None = None
         self._palm_tree = cKDTree(model.points[model.finger_side == 0])
+        self._back = model.points[:, model.approach_axis].min()  # the same at any finger width
+        step = np.array([-1.0, 0.0, 1.0]) * self.config.search_step_m
+        self._search = np.stack(np.meshgrid(step, step, step, indexing="ij"), axis=-1).reshape(-1, 3)
         self._lost_streak = 0  # frames lost since the last tracked one
 
     def _model_at(self, width: float | None) -> tuple[np.ndarray, cKDTree]:
@@ -138,17 +148,27 @@ class ViewTracker:
         return start
 
     def _crop(
-        self, points: np.ndarray, T_cam_tool: np.ndarray, width: float | None, dist_m: float
+        self,
+        points: np.ndarray,
+        T_cam_tool: np.ndarray,
+        width: float | None,
+        dist_m: float,
+        wrist_cut_m: float | None = None,
     ) -> np.ndarray:
-        """Observed points (camera frame) within `dist_m` of the model posed at `T_cam_tool`."""
+        """Observed points (camera frame) within `dist_m` of the model posed at `T_cam_tool`; with
+        `wrist_cut_m`, only those more than that in front of the model's back end (not the arm)."""
         centre = T_cam_tool[:3, 3]
         near = np.einsum("ij,ij->i", points - centre, points - centre) < self.model.radius_m**2
         pts = points[near]
         if len(pts) == 0:
             return pts
         _, tree = self._model_at(width)
-        d, _ = tree.query(transform_points(invert(T_cam_tool), pts), distance_upper_bound=dist_m)
-        return pts[np.isfinite(d)]
+        pts_tool = transform_points(invert(T_cam_tool), pts)
+        d, _ = tree.query(pts_tool, distance_upper_bound=dist_m)
+        keep = np.isfinite(d)
+        if wrist_cut_m is not None:
+            keep &= pts_tool[:, self.model.approach_axis] > self._back + wrist_cut_m
+        return pts[keep]
 
     def _refine(
         self, pts: np.ndarray, T_init: np.ndarray, width: float | None
@@ -241,6 +261,23 @@ class ViewTracker:
         conf, _, reg, w, support = min((c for c in candidates if c[0] >= top - 0.1), key=lambda c: c[1])
         return reg, w, conf, support
 
+    def _search_around(
+        self, points: np.ndarray, prediction: np.ndarray, depth: np.ndarray, width: float | None
+    ) -> list[tuple[Registration, float | None, float, float, int, str]]:
+        """Mask-free re-initialisation: ICP from the prediction shifted on the search grid, each on the
+        points cropped (arm cut away) around its start."""
+        cfg = self.config
+        found = []
+        for offset in self._search:
+            start = prediction.copy()
+            start[:3, 3] += offset
+            pts = self._crop(points, start, width, cfg.crop_m, cfg.wrist_cut_m)
+            if len(pts) >= cfg.min_points:
+                reg, w = self._refine(pts, start, width)
+                conf, support = self._score(reg, depth, w)
+                found.append((reg, w, conf, support, len(pts), "searched"))
+        return found
+
     def step(self, pointmap: np.ndarray, mask: np.ndarray | None = None) -> FrameTrack:
         """Track one frame: `pointmap` (H, W, 3) camera frame (invalid pixels zero), optional gripper
         `mask` (H, W) bool. With a mask only its pixels are used (an empty one means "not seen")."""
@@ -254,7 +291,11 @@ class ViewTracker:
         width = self._width
         candidates: list[tuple[Registration, float | None, float, float, int, str]] = []
         if prediction is not None:
-            pts = self._crop(points, prediction, width, cfg.crop_m if mask is None else 2 * cfg.crop_m)
+            pts = (
+                self._crop(points, prediction, width, cfg.crop_m, cfg.wrist_cut_m)
+                if mask is None
+                else self._crop(points, prediction, width, 2 * cfg.crop_m)
+            )
             if len(pts) >= cfg.min_points:
                 for start in self._starts():
                     reg, w = self._refine(pts, start, width)
@@ -266,6 +307,8 @@ class ViewTracker:
                 pts = points[np.linalg.norm(points - centre, axis=1) < cfg.reinit_radius_m]
             else:
                 pts = points if mask is not None else np.empty((0, 3))
+            if mask is None and prediction is not None:
+                candidates += self._search_around(points, prediction, depth, width)
             if len(pts) >= cfg.min_points and mask is not None and prediction is not None:
                 reg, w = self._refine(pts, self._centroid_start(pts, prediction, depth.shape), width)
                 conf, support = self._score(reg, depth, w)
