@@ -26,10 +26,15 @@ def check_writable(path: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which would race with worker threads
+# creating files while the mask is briefly 0.
+_FILE_MODE = 0o666 & ~_read_umask()
 
 
 @contextmanager
@@ -44,7 +49,7 @@ def atomic_path(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
