@@ -121,8 +121,8 @@ def clip_starts(num_frames: int, span: int, clips: int) -> list[int]:
 def bench_generated(path, pipe, clips: int, steps: int, ref: str | None, other: str | None) -> list[dict]:
     """Per clip: the model's generation, the recording as a generation and the held start pose."""
     from geo4d_studio.diffusion.dataset import split_cameras
+    from geo4d_studio.reference import recorded_clip
     from geo4d_studio.tracking import track_generation
-    from geo4d_studio.tracking.reference import recorded_clip
 
     rows = []
     cfg = pipe.config

@@ -29,6 +29,6 @@ def sample_path(sample_paths: list[Path]) -> Path:
 @pytest.fixture
 def oracle_generation():
     """Factory `oracle_generation(scene, ref, other, start, frames)`: recorded frames as a Generation."""
-    from geo4d_studio.tracking.reference import recorded_clip
+    from geo4d_studio.reference import recorded_clip
 
     return recorded_clip

@@ -106,3 +106,24 @@ def test_evaluate_refuses_bad_output_before_generating(
     assert (
         "already exists" in err and "must end in .md or .csv" in err and "geo4d_config.json: missing" in err
     )
+
+
+def test_baseline_repeats_the_condition_frame_and_scores_it_like_a_model(sample_path: Path) -> None:
+    from geo4d_studio.diffusion.config import ModelConfig
+    from geo4d_studio.diffusion.evaluate import BASELINE_NAME, condition_frame_clip, evaluate_baseline
+    from geo4d_studio.metrics.image import psnr
+    from geo4d_studio.scene import open_scene
+
+    cfg = ModelConfig.small()
+    pairs = held_out_pairs([sample_path], 2, span=cfg.num_future_frames * cfg.frame_stride, seed=1)
+    with open_scene(sample_path) as scene:
+        clip = condition_frame_clip(scene, pairs[0], cfg.num_future_frames, cfg.frame_stride)
+        start = pairs[0].start
+        expected_frames = start + cfg.frame_stride * np.arange(1, cfg.num_future_frames + 1)
+        assert np.array_equal(clip.frame_indices, expected_frames)
+        assert all(np.array_equal(f, scene.rgb(pairs[0].ref, start)) for f in clip.rgb_ref)
+        truth = np.stack([scene.rgb(pairs[0].ref, int(t)) for t in expected_frames])
+    result = evaluate_baseline(pairs, cfg)
+    assert result.name == BASELINE_NAME and len(result.pairs) == 2
+    assert result.pairs[0][1]["psnr_n"] == pytest.approx(float(np.mean(psnr(clip.rgb_ref, truth))))
+    assert 0 < result.mean("absrel_n") < 0.2  # most of the scene stands still

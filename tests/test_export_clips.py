@@ -20,8 +20,8 @@ from geo4d_studio.export.ply import read_ply
 from geo4d_studio.export.trajectory_io import read_trajectory
 from geo4d_studio.generation import results_path_for, save_generation
 from geo4d_studio.paths import SAMPLE_DATA_DIR
+from geo4d_studio.reference import recorded_clip
 from geo4d_studio.scene import open_scene
-from geo4d_studio.tracking.reference import recorded_clip
 
 PICK = SAMPLE_DATA_DIR / "pick_block_s0000.h5"
 CLIP_FRAMES = [10, 12, 14, 16]

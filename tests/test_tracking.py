@@ -9,10 +9,10 @@ from geo4d_studio.errors import Geo4DError, SceneFormatError
 from geo4d_studio.geometry.camera import depth_to_pointmap
 from geo4d_studio.geometry.se3 import invert
 from geo4d_studio.paths import SAMPLE_DATA_DIR
+from geo4d_studio.reference import recorded_clip
 from geo4d_studio.scene import SceneWriter, open_scene
 from geo4d_studio.tracking.gripper_state import gripper_closed
 from geo4d_studio.tracking.metrics import pose_errors, rotation_angle_deg
-from geo4d_studio.tracking.reference import recorded_clip
 from geo4d_studio.tracking.scene_tracking import combine_views, scene_model, track_generation, track_recorded
 from geo4d_studio.tracking.tracker import track_view
 

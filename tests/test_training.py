@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from geo4d_studio.diffusion.dataset import model_batch
 from geo4d_studio.diffusion.train import Trainer, TrainOptions, VAEObjective, train
 from geo4d_studio.errors import Geo4DError
 
@@ -120,3 +121,52 @@ def test_train_command_reports_bad_data_in_one_line(tmp_path: Path, capsys: pyte
     )
     assert code == 2
     assert "nothing: path: does not exist" in capsys.readouterr().err
+
+
+def test_loader_processes_read_the_same_batches_as_the_training_process(
+    sample_path: Path, tmp_path: Path
+) -> None:
+    in_process = Trainer(tiny_options(sample_path, tmp_path / "a", vae_steps=1, unet_steps=2))
+    loaders = Trainer(tiny_options(sample_path, tmp_path / "b", vae_steps=1, unet_steps=2, workers=2))
+    expected = [in_process.train_data.batch(step, 1) for step in range(4)]  # batch 1: item = step
+    got = [model_batch(raw, loaders.cfg) for raw in loaders.batches()]
+    assert len(got) == 4  # one batch per remaining step of all phases
+    for want, have in zip(expected, got, strict=True):
+        assert want.keys() == have.keys()
+        for key in want:
+            torch.testing.assert_close(have[key], want[key], rtol=0, atol=0)
+
+
+def test_time_budget_checkpoints_exports_and_resume_finishes(sample_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    stopped = train(tiny_options(sample_path, out, vae_steps=1, unet_steps=2, max_minutes=0.0))
+    assert stopped["stopped_at_time_budget"] and stopped["steps_done"] == 0
+    assert (out / "checkpoints" / "step-000000" / "state.json").is_file()
+    assert (out / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    finished = train(tiny_options(sample_path, out, vae_steps=1, unet_steps=2, resume=True))
+    assert not finished["stopped_at_time_budget"] and finished["steps_done"] == 4
+
+
+def test_fine_tuning_an_exported_pipeline_keeps_its_vaes_and_trains_the_unet(
+    sample_path: Path, tmp_path: Path
+) -> None:
+    first = train(tiny_options(sample_path, tmp_path / "first", vae_steps=1, unet_steps=1))
+    source = Path(first["export_dir"])
+    tuned = train(tiny_options(sample_path, tmp_path / "tuned", unet_steps=2, init_from=source))
+    assert tuned["steps_done"] == 2  # the VAE phases are skipped
+    weights = "diffusion_pytorch_model.safetensors"
+    for name in ("rgb_vae", "pointmap_vae"):
+        before, after = (
+            load_file(str(source / name / weights)),
+            load_file(str(tmp_path / "tuned/pipeline" / name / weights)),
+        )
+        assert all(torch.equal(before[k], after[k]) for k in before)
+    before, after = (
+        load_file(str(source / "unet" / weights)),
+        load_file(str(tmp_path / "tuned/pipeline/unet" / weights)),
+    )
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    with pytest.raises(Geo4DError, match="has cross-view attention"):
+        TrainOptions(
+            preset="tiny", data=sample_path, out=tmp_path / "x", init_from=source, cross_view_attention=False
+        ).model_config()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from geo4d_studio.diffusion.config import ModelConfig
 from geo4d_studio.diffusion.dataset import (
@@ -14,6 +15,7 @@ from geo4d_studio.diffusion.dataset import (
     PairDataset,
     episode_paths,
     load_episodes,
+    model_batch,
     split_cameras,
     window_frames,
 )
@@ -42,8 +44,11 @@ def test_split_of_four_cameras_keeps_two_for_training() -> None:
 def test_item_layout(tiny_episodes: list[Episode]) -> None:
     cfg = ModelConfig.tiny()
     ds = PairDataset([], cfg, seed=3, episodes=tiny_episodes)
-    item = ds[0]
     frames, (h, w) = cfg.num_future_frames + 1, cfg.image_size
+    compact = ds[0]  # what a loader process sends: small integer arrays
+    assert compact["rgb_n"].dtype == torch.uint8 and compact["rgb_n"].shape == (frames, h, w, 3)
+    assert compact["depth_m"].dtype == torch.uint16 and compact["T_n_m"].shape == (frames, 4, 4)
+    item = model_batch(compact, cfg)
     for key in ("rgb_n", "rgb_m", "pm_n", "pm_m_in_n"):
         assert item[key].shape == (frames, 3, h, w)
     for key in ("mask_n", "mask_m", "valid_n", "valid_m"):
@@ -80,7 +85,7 @@ def test_cross_view_pointmap_equals_geometry_transform(sample_path: Path) -> Non
         cfg = dataclasses.replace(ModelConfig.tiny(), image_size=(cam0.height, cam0.width), frame_stride=2)
         ds = PairDataset([sample_path], cfg, split="held_out", seed=0)
         _, n, m, start = ds.pick(7)
-        item = ds[7]
+        item = model_batch(ds[7], cfg)
         name_n, name_m = ds.episodes[0].camera_names[n], ds.episodes[0].camera_names[m]
         frames = window_frames(start, cfg.num_future_frames, cfg.frame_stride)
         depth_m = np.stack([scene.depth(name_m, t) for t in frames])

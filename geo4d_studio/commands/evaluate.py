@@ -22,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for clip choice and sampling")
     parser.add_argument("--i3d", type=Path, help="I3D weights (.safetensors) to compute FVD")
     parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="add a column for the trivial prediction: the condition frame repeated (nothing moves)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         nargs="+",
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         guidance=args.guidance,
         seed=args.seed,
         i3d_path=args.i3d,
+        baseline=args.baseline,
     )
     settings = {
         "data": str(args.data),

@@ -24,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--vae-steps", type=int, default=500, help="steps for each VAE phase (default 500)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     parser.add_argument(
-        "--init-from", type=Path, help="local Stable Video Diffusion folder to initialise from"
+        "--init-from",
+        type=Path,
+        help="local Stable Video Diffusion folder to initialise from, or an exported pipeline (e.g. model/) "
+        "to fine-tune (its VAEs are kept: the VAE phases are skipped)",
     )
     parser.add_argument(
         "--vaes-from",
@@ -35,7 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-cross-view-attention", action="store_true", help="ablation: views do not attend"
     )
     parser.add_argument("--no-3d-loss", action="store_true", help="ablation: drop the cross-view 3D loss")
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=2, help="clips per U-Net step (default 2)")
+    parser.add_argument("--vae-batch", type=int, default=8, help="frames per VAE step (default 8)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="data-loading processes (default 0: the training process)"
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop after this long: checkpoint and export; --resume continues",
+    )
     parser.add_argument("--lr", type=float, default=1e-4, help="U-Net learning rate (the VAEs use 5e-4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
@@ -63,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             cross_view_attention=not args.no_cross_view_attention,
             use_3d_loss=not args.no_3d_loss,
             batch_size=args.batch_size,
+            vae_batch=args.vae_batch,
+            workers=args.workers,
+            max_minutes=args.max_minutes,
             lr=args.lr,
             seed=args.seed,
             checkpoint_every=args.checkpoint_every,
@@ -75,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"exported {summary['export_dir']} ({summary['steps_done']} steps, {summary['elapsed_min']:.1f} min)"
     )
+    if summary["stopped_at_time_budget"]:
+        print(f"stopped at --max-minutes {args.max_minutes:g}; --resume continues from the checkpoint")
     error_m = summary.get("pointmap_vae_median_error_m")
     if error_m is not None:
         print(f"pointmap VAE median error on held-out frames: {1000 * error_m:.2f} mm")

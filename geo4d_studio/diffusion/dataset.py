@@ -1,9 +1,12 @@
 """Training pairs from multi-view episodes: two cameras, a condition frame and F future frames.
 
-Each item is one sample of the batch dict `edm.edm_loss` consumes (frame 0 = condition frame, 1..F future
-frames at the config's stride): `rgb_n`, `rgb_m` (F+1, 3, H, W) in [-1, 1]; `pm_n` (view n's pointmap in
-n's camera frame) and `pm_m_in_n` (view m's pointmap moved into n's frame with `inv(T_n) @ T_m`), both in
-model space (F+1, 3, H, W); `mask_n`, `mask_m` (F+1, 1, H, W) float gripper masks (zeros when the
+An item is compact (what a loader process sends): uint8 RGB, uint16 depth steps, uint8 gripper masks,
+the cameras' pixel rays and the per-frame transform `T_n_m = inv(T_world_cam_n) @ T_world_cam_m`.
+`model_batch` turns (a batch of) items into what `edm.edm_loss` consumes, with torch on whatever device
+the items are on, so a GPU run spends no CPU time on pointmaps. Model-batch entries (frame 0 = condition
+frame, 1..F future frames at the config's stride): `rgb_n`, `rgb_m` (F+1, 3, H, W) in [-1, 1]; `pm_n`
+(view n's pointmap in n's camera frame) and `pm_m_in_n` (view m's pointmap moved into n's frame), both
+in model space (F+1, 3, H, W); `mask_n`, `mask_m` (F+1, 1, H, W) float gripper masks (zeros when the
 episode has none; they raise the loss weight on the gripper); `valid_n`, `valid_m` (F+1, 1, H, W) float,
 1 where the depth is valid (0 < z <= max_depth_m).
 
@@ -24,8 +27,8 @@ from torch.utils.data import Dataset
 from geo4d_studio.diffusion.config import ModelConfig
 from geo4d_studio.diffusion.normalize import pointmap_to_model, resize, rgb_to_model, scale_intrinsics
 from geo4d_studio.errors import SceneFormatError
-from geo4d_studio.geometry.camera import depth_to_pointmap
-from geo4d_studio.geometry.crossview import pointmap_to_frame
+from geo4d_studio.geometry.camera import pixel_rays
+from geo4d_studio.geometry.se3 import compose, invert
 
 DEPTH_STEP_M = 1e-4
 MIN_CAMERAS = 4
@@ -72,10 +75,6 @@ class Episode:
     def camera_index(self, name: str) -> int:
         """Position of camera `name` in the arrays."""
         return self.camera_names.index(name)
-
-    def depth(self, cam: int, frames: np.ndarray) -> np.ndarray:
-        """Depth in metres (len(frames), H, W) float32, 0 = invalid."""
-        return self.depth_steps[cam, frames].astype(np.float32) * np.float32(DEPTH_STEP_M)
 
 
 def _resized(frames: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
@@ -129,29 +128,52 @@ def load_episode(path: str | Path, image_size: tuple[int, int], max_depth_m: flo
         )
 
 
-def pair_sample(ep: Episode, n: int, m: int, frames: np.ndarray, cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """The batch-dict entries (without batch axis) for cameras n, m (indices) at `frames`."""
-    depth_n, depth_m = ep.depth(n, frames), ep.depth(m, frames)
-    valid_n, valid_m = depth_n > 0, depth_m > 0
-    pm_n = depth_to_pointmap(depth_n, ep.K[n])
-    pm_m_in_n = pointmap_to_frame(
-        depth_to_pointmap(depth_m, ep.K[m]), ep.T_world_cam[m, frames], ep.T_world_cam[n, frames]
-    )
-    shape = (len(frames), 1, *ep.rgb.shape[2:4])
+def pair_item(ep: Episode, n: int, m: int, frames: np.ndarray) -> dict[str, torch.Tensor]:
+    """The compact item for cameras n, m (indices) at `frames` (see the module docstring)."""
+    h, w = ep.rgb.shape[2:4]
     if ep.gripper is None:
-        grip_n = grip_m = torch.zeros(shape)
+        grip_n = grip_m = np.zeros((len(frames), h, w), np.uint8)
     else:
-        grip_n = torch.from_numpy(ep.gripper[n, frames]).float().reshape(shape)
-        grip_m = torch.from_numpy(ep.gripper[m, frames]).float().reshape(shape)
+        grip_n, grip_m = ep.gripper[n, frames].view(np.uint8), ep.gripper[m, frames].view(np.uint8)
+    T_n_m = compose(invert(ep.T_world_cam[n, frames]), ep.T_world_cam[m, frames])
+    arrays = {
+        "rgb_n": ep.rgb[n, frames],
+        "rgb_m": ep.rgb[m, frames],
+        "depth_n": ep.depth_steps[n, frames],
+        "depth_m": ep.depth_steps[m, frames],
+        "grip_n": grip_n,
+        "grip_m": grip_m,
+        "rays_n": pixel_rays(ep.K[n], h, w),
+        "rays_m": pixel_rays(ep.K[m], h, w),
+        "T_n_m": T_n_m.astype(np.float32),
+    }
+    return {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+
+
+def model_batch(item: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """Compact item(s) (optionally with a leading batch axis) → the model-space entries, same device."""
+
+    def depth(key: str) -> torch.Tensor:
+        return item[key].float() * DEPTH_STEP_M
+
+    def channel(x: torch.Tensor) -> torch.Tensor:  # (..., H, W) → float (..., 1, H, W)
+        return x.float().unsqueeze(-3)
+
+    depth_n, depth_m = depth("depth_n"), depth("depth_m")
+    valid_n, valid_m = depth_n > 0, depth_m > 0
+    pm_n = depth_n.unsqueeze(-1) * item["rays_n"].unsqueeze(-4)
+    pm_m = depth_m.unsqueeze(-1) * item["rays_m"].unsqueeze(-4)
+    R, t = item["T_n_m"][..., None, None, :3, :3], item["T_n_m"][..., None, None, :3, 3]
+    pm_m_in_n = (R * pm_m.unsqueeze(-2)).sum(-1) + t  # elementwise: tiny batched matmuls are slow
     return {
-        "rgb_n": rgb_to_model(torch.from_numpy(ep.rgb[n, frames])),
-        "rgb_m": rgb_to_model(torch.from_numpy(ep.rgb[m, frames])),
+        "rgb_n": rgb_to_model(item["rgb_n"]),
+        "rgb_m": rgb_to_model(item["rgb_m"]),
         "pm_n": pointmap_to_model(pm_n, cfg, valid_n),
         "pm_m_in_n": pointmap_to_model(pm_m_in_n, cfg, valid_m),
-        "mask_n": grip_n,
-        "mask_m": grip_m,
-        "valid_n": torch.from_numpy(valid_n).float().reshape(shape),
-        "valid_m": torch.from_numpy(valid_m).float().reshape(shape),
+        "mask_n": channel(item["grip_n"]),
+        "mask_m": channel(item["grip_m"]),
+        "valid_n": channel(valid_n),
+        "valid_m": channel(valid_m),
     }
 
 
@@ -203,14 +225,15 @@ class PairDataset(Dataset):
         return e, int(n), int(m), start
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        """The compact item `index` (turn it into model space with `model_batch`)."""
         e, n, m, start = self.pick(index)
         frames = window_frames(start, self.cfg.num_future_frames, self.cfg.frame_stride)
-        return pair_sample(self.episodes[e], n, m, frames, self.cfg)
+        return pair_item(self.episodes[e], n, m, frames)
 
     def batch(self, first_index: int, batch_size: int) -> dict[str, torch.Tensor]:
-        """Items `first_index .. first_index + batch_size - 1` stacked on a new batch axis."""
+        """Items `first_index .. first_index + batch_size - 1` in model space, on a new batch axis."""
         items = [self[first_index + b] for b in range(batch_size)]
-        return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+        return model_batch({k: torch.stack([it[k] for it in items]) for k in items[0]}, self.cfg)
 
 
 def episode_paths(data: str | Path) -> list[Path]:

@@ -13,12 +13,15 @@ recording's resolution:
   with `pointmap_ref` and moves it into view m with the recorded extrinsics;
 - FVD per view over all pairs, only with a user-supplied I3D checkpoint (otherwise "not computed").
 
-The same pairs are used for every model, so columns of one report are comparable.
+The same pairs are used for every model, so columns of one report are comparable. The optional
+baseline column scores the trivial prediction "nothing moves": the recorded condition frame of both
+views repeated for every future frame. A model that does not beat it has not learnt the motion.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -45,6 +48,7 @@ METRICS: dict[str, str] = {
 }
 FVD_KEYS = ("fvd_n", "fvd_m")
 NOT_COMPUTED = "not computed"
+BASELINE_NAME = "repeat condition frame"
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,35 @@ def evaluate_model(
     return result
 
 
+def condition_frame_clip(scene, pair: EvalPair, num_frames: int, stride: int):
+    """The baseline prediction of `pair`: its recorded condition frame repeated over the future frames."""
+    from geo4d_studio.diffusion.pipeline import future_frame_indices
+    from geo4d_studio.reference import recorded_clip
+
+    future = future_frame_indices(scene, pair.start, num_frames, stride)
+    still = recorded_clip(scene, pair.ref, pair.other, pair.start, [pair.start] * len(future))
+    return dataclasses.replace(
+        still,
+        frame_indices=future,
+        timestamps=np.asarray(scene.timestamps)[future],
+        params={"model": BASELINE_NAME},
+    )
+
+
+def evaluate_baseline(pairs: list[EvalPair], config) -> ModelResult:
+    """Score `condition_frame_clip` on every pair with the clip length and stride of `config`."""
+    from geo4d_studio.scene import open_scene
+
+    result = ModelResult(name=BASELINE_NAME, model_dir="(recording)")
+    started = time.perf_counter()
+    for pair in pairs:
+        with open_scene(pair.episode) as scene:
+            clip = condition_frame_clip(scene, pair, config.num_future_frames, config.frame_stride)
+            result.pairs.append((pair, clip_metrics(scene, clip, config.max_depth_m)))
+    result.seconds_per_clip = (time.perf_counter() - started) / max(len(pairs), 1)
+    return result
+
+
 def evaluate(
     model_dirs: list[str | Path],
     data: str | Path,
@@ -190,8 +223,10 @@ def evaluate(
     guidance: float = 2.5,
     seed: int = 0,
     i3d_path: str | Path | None = None,
+    baseline: bool = False,
 ) -> list[ModelResult]:
-    """Evaluate each model on the same `num_pairs` held-out clips of the episodes in `data`."""
+    """Evaluate each model on the same `num_pairs` held-out clips of the episodes in `data`; with
+    `baseline`, add the repeated-condition-frame column (clip length and stride of the first model)."""
     from geo4d_studio.diffusion.config import ModelConfig
 
     if num_pairs < 1:
@@ -211,16 +246,22 @@ def evaluate(
         from geo4d_studio.metrics.fvd import load_i3d
 
         i3d = load_i3d(i3d_path)
-    return [
-        evaluate_model(d, pairs, steps=steps, guidance=guidance, seed=seed, i3d=i3d, name=_model_name(d))
-        for d in model_dirs
+    names = _model_names(model_dirs)
+    results = [
+        evaluate_model(d, pairs, steps=steps, guidance=guidance, seed=seed, i3d=i3d, name=name)
+        for d, name in zip(model_dirs, names, strict=True)
     ]
+    return results + ([evaluate_baseline(pairs, configs[0])] if baseline else [])
 
 
-def _model_name(model_dir: str | Path) -> str:
-    """A column name: the folder name, or its parent's for a run's `pipeline/` folder."""
-    path = Path(model_dir).resolve()
-    return path.parent.name if path.name == "pipeline" else path.name
+def _model_names(model_dirs: list[str | Path]) -> list[str]:
+    """Column names: each folder's name (its parent's for a run's `pipeline/` folder), or the paths as
+    given when those names would repeat."""
+    names = []
+    for model_dir in model_dirs:
+        path = Path(model_dir).resolve()
+        names.append(path.parent.name if path.name == "pipeline" else path.name)
+    return names if len(set(names)) == len(names) else [str(d) for d in model_dirs]
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

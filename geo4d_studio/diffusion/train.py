@@ -14,6 +14,7 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,12 +24,11 @@ from safetensors.torch import load_file, save_file
 
 from geo4d_studio.atomic import atomic_path
 from geo4d_studio.diffusion.config import ModelConfig
-from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes
+from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes, model_batch
 from geo4d_studio.errors import CheckpointError, Geo4DError
 
 PHASES = ("rgb_vae", "pointmap_vae", "unet")
 KL_WEIGHT = 1e-6
-VAE_FRAMES_PER_STEP = 8
 VAE_LR = 5e-4
 HELD_OUT_EVAL_ITEMS = 8
 
@@ -48,6 +48,7 @@ class TrainOptions:
     cross_view_attention: bool = True
     use_3d_loss: bool = True
     batch_size: int = 2
+    vae_batch: int = 8
     lr: float = 1e-4
     seed: int = 0
     checkpoint_every: int = 200
@@ -57,22 +58,40 @@ class TrainOptions:
     gradient_checkpointing: bool = False
     fp16_export: bool = False
     threads: int | None = None
+    workers: int = 0
+    max_minutes: float | None = None
     progress: bool = True
 
+    def fine_tunes(self) -> bool:
+        """Whether `init_from` is an exported Geo4D pipeline (fine-tuning) rather than an SVD folder."""
+        from geo4d_studio.diffusion.checkpoint import GEO4D_CONFIG_NAME
+
+        return self.init_from is not None and (Path(self.init_from) / GEO4D_CONFIG_NAME).is_file()
+
     def model_config(self) -> ModelConfig:
-        """The preset with the ablation flags applied."""
+        """The preset (or, when fine-tuning, the pipeline's own config) with the ablation flags applied."""
         presets = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "paper": ModelConfig.paper}
-        if self.preset not in presets:
+        if self.fine_tunes():
+            from geo4d_studio.diffusion.checkpoint import GEO4D_CONFIG_NAME
+
+            base = ModelConfig.load(Path(self.init_from) / GEO4D_CONFIG_NAME)
+            if base.cross_view_attention != self.cross_view_attention:
+                has = "has" if base.cross_view_attention else "has no"
+                raise Geo4DError(
+                    f"{self.init_from}: the pipeline {has} cross-view attention; "
+                    "--no-cross-view-attention must match it when fine-tuning"
+                )
+        elif self.preset in presets:
+            base = presets[self.preset]()
+        else:
             raise Geo4DError(f"--config: unknown preset {self.preset!r} (choose tiny, small or paper)")
         return dataclasses.replace(
-            presets[self.preset](),
-            cross_view_attention=self.cross_view_attention,
-            use_3d_loss=self.use_3d_loss,
+            base, cross_view_attention=self.cross_view_attention, use_3d_loss=self.use_3d_loss
         )
 
     def phase_steps(self) -> dict[str, int]:
-        """Steps per phase (VAE phases are skipped when the VAEs are reused)."""
-        vae = 0 if self.vaes_from else self.vae_steps
+        """Steps per phase (VAE phases are skipped when the VAEs are reused or fine-tuned from)."""
+        vae = 0 if self.vaes_from or self.fine_tunes() else self.vae_steps
         return {"rgb_vae": vae, "pointmap_vae": vae, "unet": self.unet_steps}
 
 
@@ -103,7 +122,7 @@ class EMA:
 
     def load(self, path: Path) -> None:
         """Read an average written by `save`."""
-        self.shadow = {k: v.float() for k, v in load_file(str(path)).items()}
+        self.shadow = {k: v.float().to(self.shadow[k].device) for k, v in load_file(str(path)).items()}
 
 
 class VAEObjective(torch.nn.Module):
@@ -141,7 +160,7 @@ def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelC
 
     errors = []
     for i in range(HELD_OUT_EVAL_ITEMS):
-        item = data[i]
+        item = model_batch(data[i], cfg)
         for pm_key, valid_key in (("pm_n", "valid_n"), ("pm_m_in_n", "valid_m")):
             x = item[pm_key]
             truth = model_to_pointmap(x, cfg)
@@ -200,12 +219,18 @@ class Trainer:
         self.summary: dict = {"pointmap_vae_median_error_m": None}
 
     def _build_models(self) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
-        """(RGB VAE, pointmap VAE, U-Net): fresh, or from a local Stable Video Diffusion folder."""
+        """(RGB VAE, pointmap VAE, U-Net): fresh, from an exported pipeline (fine-tuning), or from a
+        local Stable Video Diffusion folder."""
         from geo4d_studio.diffusion.unet import MultiViewUNet
         from geo4d_studio.diffusion.vae import build_vae
 
         if self.opts.init_from is None:
             return build_vae(self.cfg), build_vae(self.cfg), MultiViewUNet.from_model_config(self.cfg)
+        if self.opts.fine_tunes():
+            from geo4d_studio.diffusion.pipeline import Geo4DPipeline
+
+            pipe = Geo4DPipeline.from_pretrained(self.opts.init_from, device="cpu", dtype=torch.float32)
+            return pipe.rgb_vae, pipe.pointmap_vae, pipe.unet
         from geo4d_studio.diffusion.checkpoint import init_from_svd
 
         components, report = init_from_svd(self.opts.init_from, self.cfg)
@@ -235,14 +260,35 @@ class Trainer:
         """Steps over all phases."""
         return sum(self.steps.values())
 
-    def train_step(self, phase: str) -> dict[str, float]:
-        """One optimiser step of `phase` on the batch of the current step; returns its logs."""
-        acc = self.accelerator
-        first = (self.step * acc.num_processes + acc.process_index) * self.opts.batch_size
-        batch = self.train_data.batch(first, self.opts.batch_size)  # each process its own items
-        batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
+    def batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """The compact batches of the remaining steps, read by `opts.workers` loader processes (0: in
+        this one); `train_step` turns them into model space on the training device.
+
+        Process p of P reads items (step * P + p) * B ... + B - 1 at each step: every process its own
+        items, and a resumed run the same stream an uninterrupted one would have read."""
+        from torch.utils.data import DataLoader
+
+        size, workers = self.opts.batch_size, self.opts.workers
+        procs, rank = self.accelerator.num_processes, self.accelerator.process_index
+        indices = (
+            list(range((step * procs + rank) * size, (step * procs + rank + 1) * size))
+            for step in range(self.step, self.total_steps)
+        )
+        loader = DataLoader(
+            self.train_data,
+            batch_sampler=indices,
+            num_workers=workers,
+            prefetch_factor=4 if workers else None,
+            pin_memory=self.accelerator.device.type == "cuda",
+        )
+        return iter(loader)
+
+    def train_step(self, phase: str, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimiser step of `phase` on `batch`, the current step's; returns its logs."""
+        device = self.accelerator.device
+        batch = model_batch({k: v.to(device, non_blocking=True) for k, v in batch.items()}, self.cfg)
         rng = np.random.default_rng((self.opts.seed, self.step))
-        generator = torch.Generator(self.accelerator.device).manual_seed(int(rng.integers(2**62)))
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))  # CPU: same noise on any device
         model, optimizer = self.models[phase], self.optimizers[phase]
         model.train()
         logs: dict = {}
@@ -253,7 +299,7 @@ class Trainer:
                 loss, logs = edm_loss(model, self.rgb_vae, self.pm_vae, batch, self.cfg, generator=generator)
             else:
                 keys = ("rgb_n", "rgb_m") if phase == "rgb_vae" else ("pm_n", "pm_m_in_n")
-                loss = model(frames_for_vae(batch, keys, VAE_FRAMES_PER_STEP, rng), generator)
+                loss = model(frames_for_vae(batch, keys, self.opts.vae_batch, rng), generator)
         optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
         self.accelerator.clip_grad_norm_(model.parameters(), 1.0)
@@ -331,6 +377,11 @@ class Trainer:
         return target
 
     # ----- loop ----------------------------------------------------------------------------------
+    def out_of_time(self, started: float) -> bool:
+        """Whether `opts.max_minutes` of this invocation have passed (never without a budget)."""
+        budget = self.opts.max_minutes
+        return budget is not None and time.perf_counter() - started >= 60 * budget
+
     def run(self) -> dict:
         """Train the remaining steps, checkpointing and logging; export; return the summary."""
         from tqdm.auto import tqdm
@@ -344,6 +395,7 @@ class Trainer:
         if main:
             self.write_run_config()
         start_step, started = self.step, time.perf_counter()
+        self.summary["stopped_at_time_budget"] = False
         window_t, window_n = time.perf_counter(), 0
         with (
             open(self.out / "log.jsonl", "a", encoding="utf-8") as log,
@@ -354,9 +406,13 @@ class Trainer:
                 unit="step",
             ) as bar,
         ):
-            while self.step < self.total_steps:
+            for batch in self.batches():
+                if self.out_of_time(started):
+                    self.summary["stopped_at_time_budget"] = True
+                    self.save_checkpoint()
+                    break
                 phase, _ = self.phase_at(self.step)
-                logs = self.train_step(phase)
+                logs = self.train_step(phase, batch)
                 self.step += 1
                 window_n += 1
                 bar.update(1)

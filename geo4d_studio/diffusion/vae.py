@@ -39,7 +39,7 @@ def init_pointmap_vae_from(rgb_vae: AutoencoderKL) -> AutoencoderKL:
 def encode(vae: AutoencoderKL, x: torch.Tensor) -> torch.Tensor:
     """(..., 3, H, W) in [-1, 1] → scaled latents (..., C, H/8, W/8)."""
     lead = x.shape[:-3]
-    flat = x.reshape(-1, *x.shape[-3:]).to(vae.dtype)
+    flat = x.reshape(-1, *x.shape[-3:]).to(vae.device, vae.dtype)
     z = vae.encode(flat).latent_dist.mode() * vae.config.scaling_factor
     return z.reshape(*lead, *z.shape[1:])
 
@@ -47,6 +47,6 @@ def encode(vae: AutoencoderKL, x: torch.Tensor) -> torch.Tensor:
 def decode(vae: AutoencoderKL, z: torch.Tensor) -> torch.Tensor:
     """Scaled latents (..., C, h, w) → images (..., 3, 8h, 8w) (not clipped)."""
     lead = z.shape[:-3]
-    flat = z.reshape(-1, *z.shape[-3:]).to(vae.dtype) / vae.config.scaling_factor
+    flat = z.reshape(-1, *z.shape[-3:]).to(vae.device, vae.dtype) / vae.config.scaling_factor
     x = vae.decode(flat).sample
     return x.reshape(*lead, *x.shape[1:])
