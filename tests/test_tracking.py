@@ -14,7 +14,7 @@ from geo4d_studio.scene import SceneWriter, open_scene
 from geo4d_studio.tracking.gripper_state import gripper_closed
 from geo4d_studio.tracking.metrics import pose_errors, rotation_angle_deg
 from geo4d_studio.tracking.scene_tracking import combine_views, scene_model, track_generation, track_recorded
-from geo4d_studio.tracking.tracker import track_view
+from geo4d_studio.tracking.tracker import ViewTracker, track_view
 
 PICK = SAMPLE_DATA_DIR / "pick_block_s0000.h5"
 VIEWS = ["cam02", "cam03"]
@@ -107,6 +107,29 @@ def test_first_frame_needs_a_pose_or_a_mask(scene, model):
     K, pointmaps, masks, _ = view_inputs(scene, "cam03", [0])
     with pytest.raises(Geo4DError, match="initial pose or a non-empty gripper mask"):
         list(track_view(pointmaps, [np.zeros_like(masks[0])], K, model, None))
+
+
+def test_fits_that_spin_between_frames_are_rejected_unless_frames_were_lost(model):
+    from scipy.spatial.transform import Rotation
+
+    from geo4d_studio.tracking.registration import Registration
+
+    tracker = ViewTracker(model, np.eye(3))
+    start = np.eye(4)
+    start[:3, 3] = (0.0, 0.0, 0.5)
+    tracker.reset(start)
+
+    def fit_turned(deg: float) -> Registration:
+        T_cam_tool = start.copy()
+        T_cam_tool[:3, :3] = Rotation.from_euler("x", deg, degrees=True).as_matrix()
+        return Registration(transform=invert(T_cam_tool), fitness=1.0, rmse_m=0.001)
+
+    prediction = tracker.predicted_pose()
+    assert tracker._plausible_turn(fit_turned(30), prediction)
+    assert not tracker._plausible_turn(fit_turned(60), prediction)  # a fit onto the wrong blob
+    tracker.step(np.zeros((8, 8, 3)))  # one lost frame: the prior is stale, the bound doubles
+    assert tracker._plausible_turn(fit_turned(60), prediction)
+    assert not tracker._plausible_turn(fit_turned(100), prediction)
 
 
 def test_all_invalid_depth_is_lost(scene, model):

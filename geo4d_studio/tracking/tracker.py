@@ -48,6 +48,9 @@ class TrackerConfig:
     """After lost frames, the confidence a pose needs to be accepted again (the prior is stale)."""
     max_reinit_turn_deg: float = 60.0
     """Global registration results turned further than this from the last tracked pose are rejected."""
+    max_turn_deg: float = 45.0
+    """Local (ICP, re-centred, searched) results turned further than this from the prediction are
+    rejected; the bound grows by as much again for every lost frame since the last tracked one."""
     global_voxel_m: float = 0.01
     wrist_cut_m: float = 0.02
     """Without a mask, points less than this in front of the model's back end along the approach axis
@@ -320,6 +323,9 @@ class ViewTracker:
                     candidates.append((reg, w, conf, support, len(pts), "global"))
         if not candidates:
             return self._lost("too few gripper points")
+        candidates = [c for c in candidates if c[5] == "global" or self._plausible_turn(c[0], prediction)]
+        if not candidates:
+            return self._lost("every fit turned implausibly far from the prediction")
         reg, w, conf, support, n, method = max(candidates, key=lambda c: c[2])
         needed = cfg.reacquire_above if self._lost_streak else cfg.lost_below
         if conf < needed:
@@ -339,6 +345,14 @@ class ViewTracker:
             lost=False,
             method=method,
         )
+
+    def _plausible_turn(self, reg: Registration, prediction: np.ndarray | None) -> bool:
+        """Whether the registered pose turned at most `max_turn_deg` (more after lost frames) from the
+        prediction: a gripper does not spin round between frames, a fit onto the wrong blob can."""
+        if prediction is None:
+            return True
+        turn = rotation_angle_deg(reg.transform[:3, :3].T, prediction[:3, :3])  # R_cam_tool vs prediction
+        return float(turn) <= self.config.max_turn_deg * (1 + self._lost_streak)
 
     def _lost(
         self, reason: str, reg: Registration | None = None, support: float = 0.0, n: int = 0
