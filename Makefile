@@ -17,8 +17,16 @@ lint: install
 	$(BIN)/ruff format --check geo4d_studio tests benchmarks scripts
 	$(BIN)/lint-imports
 
+# Where tests/conftest.py sends fatal-crash stacks (faulthandler); printed last when pytest dies.
+FAULT_LOG ?= $(or $(TMPDIR),/tmp)/geo4d-pytest-faults.log
+
 test: lint
-	$(BIN)/python -m pytest -q
+	@GEO4D_FAULT_LOG=$(FAULT_LOG) $(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -ne 0 ] && [ -s $(FAULT_LOG) ]; then \
+	  echo "==== pytest exited with status $$rc; fatal-crash stacks from $(FAULT_LOG): ===="; \
+	  grep -v -e '^Extension modules:' -e '/_pytest/' -e '/pluggy/' -e '/pytest/__main__.py' -e '<frozen runpy>' $(FAULT_LOG); \
+	fi; \
+	exit $$rc
 
 bench: install
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool
-from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QPainter
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QPainter, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -30,6 +30,7 @@ from geo4d_studio.paths import DEFAULT_MODEL_DIR
 from geo4d_studio.qt.camera_panes import CameraPanes
 from geo4d_studio.qt.dialogs import show_error
 from geo4d_studio.qt.generation_panel import GenerationDock
+from geo4d_studio.qt.gui_gc import GcHold
 from geo4d_studio.qt.metrics_dock import MetricsDock
 from geo4d_studio.qt.plots_dock import PlotsDock
 from geo4d_studio.qt.scene_dock import SceneDock
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
         with_3d: bool = True,
     ) -> None:
         super().__init__()
+        # Before any dock starts a worker: cyclic GC must not run in worker threads (see gui_gc).
+        self._gc_hold = GcHold()
         self.setObjectName("Geo4DStudioMainWindow")
         self.setWindowTitle("Geo4D Studio")
         self.session = session or Session()
@@ -365,7 +368,12 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    # -- closing -------------------------------------------------------------------------------
+    # -- showing and closing -------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        """Take the GUI-thread-GC hold again if a closed window is shown again."""
+        self._gc_hold.acquire()
+        super().showEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel any running work and wait for it, save the layout, release the 3D view."""
         self.timeline.stop()
@@ -380,3 +388,4 @@ class MainWindow(QMainWindow):
             self.view3d.shutdown()
         self.status.stop()
         super().closeEvent(event)
+        self._gc_hold.release()  # every worker of this window has ended

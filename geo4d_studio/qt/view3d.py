@@ -86,6 +86,8 @@ PYVISTA_KEYS = ("q", "b", "v", "C", "Up", "Down", "plus", "minus")
 CLOUD_CACHE_FRAMES = 8
 ANIMATION_MS = 300
 PICK_RADIUS_PX = 10.0
+PRESS_EVENTS = ("LeftButtonPressEvent", "MiddleButtonPressEvent", "RightButtonPressEvent")
+WHEEL_EVENTS = ("MouseWheelForwardEvent", "MouseWheelBackwardEvent")
 OVERVIEW_ANGLE_DEG = 40.0
 
 
@@ -233,13 +235,14 @@ class View3DDock(QDockWidget):
 
     def _observe_mouse(self) -> None:
         interactor = self.plotter.iren.interactor
-        for event in ("LeftButtonPressEvent", "MiddleButtonPressEvent", "RightButtonPressEvent"):
-            interactor.AddObserver(event, self._on_button_press, 1.0)
+        observers = [(event, self._on_button_press) for event in PRESS_EVENTS]
         # Button releases do not reach interactor observers past the style; the end of the style's
         # interaction (rotate, pan, dolly) does.
-        interactor.AddObserver("EndInteractionEvent", lambda *_: self._restart_idle_timer(), 1.0)
-        for event in ("MouseWheelForwardEvent", "MouseWheelBackwardEvent"):
-            interactor.AddObserver(event, lambda *_: self.begin_interaction(), 1.0)
+        observers.append(("EndInteractionEvent", lambda *_: self._restart_idle_timer()))
+        observers += [(event, lambda *_: self.begin_interaction()) for event in WHEEL_EVENTS]
+        # VTK holds these callbacks (and through them this dock) from C++, out of Python's GC's
+        # sight: `shutdown` removes them so nothing pins the dock after it is closed.
+        self._vtk_observers = [(interactor, interactor.AddObserver(e, cb, 1.0)) for e, cb in observers]
 
     def _connect_session(self) -> None:
         s = self.session
@@ -258,12 +261,19 @@ class View3DDock(QDockWidget):
             signal.connect(slot)
 
     def shutdown(self) -> None:
-        """Stop observing the session and release the render window (call before deleting)."""
+        """Stop observing the session and the mouse, release the render window (call before deleting).
+
+        Safe to call more than once."""
         for signal, slot in self._connections:
             signal.disconnect(slot)
         self._connections = []
         for timer in (self._idle_timer, self._render_timer, self._animation_timer):
             timer.stop()
+        self._animation = None
+        self.plotter.removeEventFilter(self)
+        for subject, tag in self._vtk_observers:
+            subject.RemoveObserver(tag)
+        self._vtk_observers = []
         self.plotter.close()
 
     # -- public API --------------------------------------------------------------------------
