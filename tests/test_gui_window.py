@@ -340,3 +340,32 @@ def test_tracking_a_generation_adds_a_track_to_the_plots(
     error_m = np.linalg.norm(traj.positions[found] - session.scene.ee_pose[traj.frames[found], :3, 3], axis=1)
     assert np.all(error_m < 0.05), error_m
     assert np.isnan(traj.positions[~found]).all(), "lost frames stay NaN in the session"
+
+
+def test_export_actions_write_mp4_scene_and_ply_in_workers(
+    window: MainWindow, oracle_generation, tmp_path: Path, errors, qtbot
+):
+    import imageio.v3 as iio
+
+    from geo4d_studio.export.ply import read_ply
+    from geo4d_studio.scene import open_scene
+
+    session, tasks = window.session, window.tasks
+    frames = [11, 12, 13]
+    session.add_generation(
+        oracle_generation(session.scene, session.ref_camera, session.other_camera, 10, frames)
+    )
+    for kind, name in (("mp4", "clip.mp4"), ("scene", "clip.h5"), ("ply", "clip.ply")):
+        tasks.export_generation(kind, tmp_path / name)
+        qtbot.waitUntil(lambda: not tasks.busy, timeout=60_000)
+        assert "wrote" in window.statusBar().currentMessage(), kind
+    assert len(iio.imread(tmp_path / "clip.mp4")) == len(frames)
+    with open_scene(tmp_path / "clip.h5") as exported:
+        assert exported.num_frames == len(frames)
+    plys = sorted(tmp_path.glob("clip*.ply"))
+    assert len(plys) == len(frames) and all(len(read_ply(p)[0]) > 1000 for p in plys)
+    tasks.export_recorded_cloud(tmp_path / "cloud.ply")
+    qtbot.waitUntil(lambda: not tasks.busy, timeout=60_000)
+    points, colors = read_ply(next(tmp_path.glob("cloud*.ply")))
+    assert len(points) > 1000 and colors is not None
+    assert errors == [], errors
