@@ -160,16 +160,27 @@ def evaluate_model(
 ) -> ModelResult:
     """Generate every pair with the model in `model_dir` and score it; FVD when `i3d` is given."""
     from geo4d_studio.diffusion.pipeline import Geo4DPipeline
-    from geo4d_studio.scene import open_scene
 
     pipe = Geo4DPipeline.from_pretrained(model_dir)
+
+    def predict(scene, pair: EvalPair):
+        return pipe(scene, pair.ref, pair.other, pair.start, steps=steps, guidance=guidance, seed=seed)
+
     result = ModelResult(name=name or Path(model_dir).name, model_dir=str(model_dir))
+    return _score(result, pairs, predict, pipe.config.max_depth_m, i3d)
+
+
+def _score(result: ModelResult, pairs: list[EvalPair], predict, max_depth_m: float, i3d=None) -> ModelResult:
+    """Fill `result` with the metrics of `predict(scene, pair) -> Generation` on every pair, its time per
+    clip and, when `i3d` is given, FVD per view over all pairs."""
+    from geo4d_studio.scene import open_scene
+
     videos: dict[str, list[np.ndarray]] = {"real_n": [], "fake_n": [], "real_m": [], "fake_m": []}
     started = time.perf_counter()
     for pair in pairs:
         with open_scene(pair.episode) as scene:
-            gen = pipe(scene, pair.ref, pair.other, pair.start, steps=steps, guidance=guidance, seed=seed)
-            result.pairs.append((pair, clip_metrics(scene, gen, pipe.config.max_depth_m)))
+            gen = predict(scene, pair)
+            result.pairs.append((pair, clip_metrics(scene, gen, max_depth_m)))
             if i3d is not None:
                 videos["fake_n"].append(gen.rgb_ref)
                 videos["fake_m"].append(gen.rgb_other)
@@ -202,16 +213,12 @@ def condition_frame_clip(scene, pair: EvalPair, num_frames: int, stride: int):
 
 def evaluate_baseline(pairs: list[EvalPair], config) -> ModelResult:
     """Score `condition_frame_clip` on every pair with the clip length and stride of `config`."""
-    from geo4d_studio.scene import open_scene
+
+    def predict(scene, pair: EvalPair):
+        return condition_frame_clip(scene, pair, config.num_future_frames, config.frame_stride)
 
     result = ModelResult(name=BASELINE_NAME, model_dir="(recording)")
-    started = time.perf_counter()
-    for pair in pairs:
-        with open_scene(pair.episode) as scene:
-            clip = condition_frame_clip(scene, pair, config.num_future_frames, config.frame_stride)
-            result.pairs.append((pair, clip_metrics(scene, clip, config.max_depth_m)))
-    result.seconds_per_clip = (time.perf_counter() - started) / max(len(pairs), 1)
-    return result
+    return _score(result, pairs, predict, config.max_depth_m)
 
 
 def evaluate(

@@ -62,19 +62,24 @@ class TrainOptions:
     max_minutes: float | None = None
     progress: bool = True
 
-    def fine_tunes(self) -> bool:
-        """Whether `init_from` is an exported Geo4D pipeline (fine-tuning) rather than an SVD folder."""
+    def pipeline_config_file(self) -> Path | None:
+        """The config file of `init_from` when it is an exported Geo4D pipeline (fine-tuning), else None
+        (no `init_from`, or a Stable Video Diffusion folder)."""
         from geo4d_studio.diffusion.checkpoint import GEO4D_CONFIG_NAME
 
-        return self.init_from is not None and (Path(self.init_from) / GEO4D_CONFIG_NAME).is_file()
+        config_file = None if self.init_from is None else Path(self.init_from) / GEO4D_CONFIG_NAME
+        return config_file if config_file is not None and config_file.is_file() else None
+
+    def fine_tunes(self) -> bool:
+        """Whether `init_from` is an exported Geo4D pipeline (fine-tuning) rather than an SVD folder."""
+        return self.pipeline_config_file() is not None
 
     def model_config(self) -> ModelConfig:
         """The preset (or, when fine-tuning, the pipeline's own config) with the ablation flags applied."""
         presets = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "paper": ModelConfig.paper}
-        if self.fine_tunes():
-            from geo4d_studio.diffusion.checkpoint import GEO4D_CONFIG_NAME
-
-            base = ModelConfig.load(Path(self.init_from) / GEO4D_CONFIG_NAME)
+        config_file = self.pipeline_config_file()
+        if config_file is not None:
+            base = ModelConfig.load(config_file)
             if base.cross_view_attention != self.cross_view_attention:
                 has = "has" if base.cross_view_attention else "has no"
                 raise Geo4DError(

@@ -252,9 +252,7 @@ class ViewTracker:
         for T_cam_tool in (invert(glob.transform), invert(glob.transform) @ _SYMMETRY):
             reg, w = self._refine(pts, T_cam_tool, width)
             conf, support = self._score(reg, depth, w)
-            angle = (
-                0.0 if prior is None else float(rotation_angle_deg(reg.transform[:3, :3].T, prior[:3, :3]))
-            )
+            angle = _turn_deg(reg, prior)
             if angle <= self.config.max_reinit_turn_deg:
                 candidates.append((conf, angle, reg, w, support))
         if not candidates:
@@ -349,10 +347,7 @@ class ViewTracker:
     def _plausible_turn(self, reg: Registration, prediction: np.ndarray | None) -> bool:
         """Whether the registered pose turned at most `max_turn_deg` (more after lost frames) from the
         prediction: a gripper does not spin round between frames, a fit onto the wrong blob can."""
-        if prediction is None:
-            return True
-        turn = rotation_angle_deg(reg.transform[:3, :3].T, prediction[:3, :3])  # R_cam_tool vs prediction
-        return float(turn) <= self.config.max_turn_deg * (1 + self._lost_streak)
+        return _turn_deg(reg, prediction) <= self.config.max_turn_deg * (1 + self._lost_streak)
 
     def _lost(
         self, reason: str, reg: Registration | None = None, support: float = 0.0, n: int = 0
@@ -371,6 +366,14 @@ class ViewTracker:
             lost=True,
             method=f"lost: {reason}",
         )
+
+
+def _turn_deg(reg: Registration, prior: np.ndarray | None) -> float:
+    """Degrees between the registered tool rotation (`reg.transform` maps the camera to the tool) and
+    the `prior` camera-frame pose T_cam_tool; 0 without a prior."""
+    if prior is None:
+        return 0.0
+    return float(rotation_angle_deg(reg.transform[:3, :3].T, prior[:3, :3]))
 
 
 def track_view(
