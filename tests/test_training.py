@@ -170,3 +170,15 @@ def test_fine_tuning_an_exported_pipeline_keeps_its_vaes_and_trains_the_unet(
         TrainOptions(
             preset="tiny", data=sample_path, out=tmp_path / "x", init_from=source, cross_view_attention=False
         ).model_config()
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--workers", "-1"), ("--max-minutes", "-2")])
+def test_train_command_rejects_negative_workers_and_budget(
+    flag: str, value: str, sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from geo4d_studio.cli import main
+
+    args = ["train", "--config", "tiny", "--data", str(sample_path), "--out", str(tmp_path / "o")]
+    assert main([*args, flag, value]) == 2
+    assert f"{flag} {value}: must be 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before any work

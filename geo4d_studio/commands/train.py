@@ -61,7 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the options from the arguments and train."""
     from geo4d_studio.diffusion.train import TrainOptions, train
+    from geo4d_studio.errors import Geo4DError
 
+    if args.workers < 0:
+        raise Geo4DError(f"--workers {args.workers}: must be 0 (load in this process) or more")
+    if args.max_minutes is not None and not args.max_minutes >= 0:
+        raise Geo4DError(f"--max-minutes {args.max_minutes:g}: must be 0 or more")
     summary = train(
         TrainOptions(
             preset=args.config,
