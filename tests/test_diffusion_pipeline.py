@@ -108,8 +108,9 @@ def test_model_inputs_cross_view_target_is_the_geometry_transform(scene_path):
         assert views["mask_m"].shape == (2, 1, *CFG.image_size)
         cam_n, cam_m = scene.cameras["cam0"], scene.cameras["cam1"]
         K_m = scale_intrinsics(cam_m.K, (cam_m.height, cam_m.width), CFG.image_size)
+        recorded = torch.from_numpy(scene.depth("cam1", 2).copy())
         depth = torch.nn.functional.interpolate(
-            torch.from_numpy(scene.depth("cam1", 2))[None, None], size=CFG.image_size, mode="nearest-exact"
+            recorded[None, None], size=CFG.image_size, mode="nearest-exact"
         )[0, 0].numpy()
         depth[depth > CFG.max_depth_m] = 0.0  # beyond the model's range: invalid
         expected = pointmap_to_frame(depth_to_pointmap(depth, K_m), cam_m.pose(2), cam_n.pose(2))

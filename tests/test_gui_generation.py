@@ -11,7 +11,9 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 
+from geo4d_studio.qt.camera_panes import BACKGROUND  # noqa: E402
 from geo4d_studio.qt.main_window import MainWindow  # noqa: E402
+from geo4d_studio.qt.pane_images import colorize  # noqa: E402
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -74,10 +76,13 @@ def test_generation_runs_in_a_worker_and_is_saved_listed_and_shown(
     cells = window.panes.cells
     np.testing.assert_array_equal(cells[("gen RGB", gen.ref_camera)].image.image, gen.rgb_ref[0])
     np.testing.assert_array_equal(cells[("gen RGB", gen.other_camera)].image.image, gen.rgb_other[0])
-    error = cells[("error", gen.ref_camera)].image.image
     recorded = session.scene.depth(gen.ref_camera, frame)
-    valid = (gen.depth_ref[0] > 0) & (recorded > 0)
-    np.testing.assert_allclose(error[valid], np.abs(gen.depth_ref[0] - recorded)[valid], rtol=1e-6)
+    error = np.where(
+        (gen.depth_ref[0] > 0) & (recorded > 0), np.abs(gen.depth_ref[0] - recorded), np.nan
+    ).astype(np.float32)
+    panes = window.panes
+    expected = colorize(error, 0.0, panes.error_max.value(), panes._error_lut, BACKGROUND)
+    np.testing.assert_array_equal(cells[("error", gen.ref_camera)].image.image, expected)
     np.testing.assert_array_equal(window.timeline.coverage.covered, gen.frame_indices)
     third = session.scene.camera_names[2]
     assert cells[("gen RGB", third)].image.image is None, "no generation for a third view"

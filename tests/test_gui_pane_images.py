@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from geo4d_studio.qt.pane_images import (
+    colorize,
     depth_error,
     depth_for_display,
     mask_outline,
@@ -58,6 +59,15 @@ def test_depth_display_and_errors_mask_invalid_pixels():
     b = np.full((2, 2, 3), 30, np.uint8)
     b[0, 0] = (0, 0, 90)
     np.testing.assert_allclose(rgb_error(a, b), [[30, 30], [30, 30]])
+
+
+def test_colorize_maps_the_range_onto_the_table_and_marks_nan():
+    lut = np.stack([np.arange(256)] * 3, axis=1).astype(np.uint8)
+    values = np.array([[1.0, 1.5], [3.0, np.nan]], np.float32)
+    rgb = colorize(values, 1.0, 2.0, lut, no_data=(1, 2, 3))
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[..., 0], [[0, 127], [255, 1]])  # clipped above the range
+    np.testing.assert_array_equal(rgb[1, 1], (1, 2, 3))
 
 
 def test_errors_resize_the_recording_to_the_generated_size():

@@ -146,8 +146,11 @@ def test_frame_change_updates_points_in_place(view: View3DDock) -> None:
     view.render_now()
     assert view.cloud.actor is actor and actor.GetMapper().GetInput() is mesh
     assert renderer.GetActors().GetNumberOfItems() == actors_before
-    after = np.array(mesh.points)
     expected, _ = fuse_frame(view.session.scene, 3)
+    assert view.cloud.num_points_shown == len(expected[:: view.lod_every])  # decimated while scrubbing
+    view._end_interaction()
+    view.render_now()
+    after = np.array(mesh.points)
     assert len(after) == len(expected) and np.allclose(np.sort(after, axis=0), np.sort(expected, axis=0))
     assert len(before) != len(after) or not np.allclose(before, after)
     gt = view.session.scene.ee_pose[3, :3, 3]
@@ -181,17 +184,24 @@ def test_camera_path_ends_are_the_first_and_last_cameras(view: View3DDock) -> No
 
 
 def test_level_of_detail_while_interacting(view: View3DDock, qtbot) -> None:
-    view.lod_max_points = 1000
     total = view.cloud.num_points_total
+    view.session.set_frame(2)  # decimated by stride alone: every `lod_every`-th point
+    assert view.interacting and view.lod_every == 4
+    view.render_now()
+    assert view.cloud.num_points_shown == len(range(0, view.cloud.num_points_total, 4))
+    qtbot.waitUntil(lambda: not view.interacting, timeout=3000)
+    view.session.set_frame(0)
+    qtbot.waitUntil(lambda: not view.interacting, timeout=3000)
+    view.lod_max_points = 1000
     assert total > 5000 and view.cloud.num_points_shown == total
     view.session.set_frame(1)  # scrubbing time counts as interaction
     view.render_now()
-    assert view.interacting and view.cloud.num_points_shown == 1000
+    assert view.interacting and 500 < view.cloud.num_points_shown <= 1000
     qtbot.waitUntil(lambda: not view.interacting, timeout=3000)
     assert view.cloud.num_points_shown == view.cloud.num_points_total
     centre = view.plotter.rect().center()
     qtbot.mousePress(view.plotter, Qt.MouseButton.LeftButton, pos=centre)
-    assert view.interacting and view.cloud.num_points_shown == 1000
+    assert view.interacting and 500 < view.cloud.num_points_shown <= 1000
     qtbot.mouseMove(view.plotter, centre + QPoint(40, 10))
     qtbot.mouseRelease(view.plotter, Qt.MouseButton.LeftButton, pos=centre + QPoint(40, 10))
     qtbot.waitUntil(lambda: view.cloud.num_points_shown == view.cloud.num_points_total, timeout=3000)

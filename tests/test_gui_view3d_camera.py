@@ -17,7 +17,7 @@ from geo4d_studio.qt.view3d_camera import (
     set_vtk_pose,
     vtk_pose,
 )
-from geo4d_studio.qt.view3d_layers import evenly_spaced, frustum_segments, polyline_segments
+from geo4d_studio.qt.view3d_layers import decimation_stride, frustum_segments, polyline_segments
 
 K = np.array([[100.0, 0.0, 70.0], [0.0, 100.0, 45.0], [0.0, 0.0, 1.0]])  # principal point off centre
 
@@ -96,8 +96,10 @@ def test_polyline_breaks_at_lost_poses() -> None:
     assert np.allclose(segments[1], [[2, 0, 0], [3, 0, 0]])
 
 
-def test_evenly_spaced_is_deterministic_and_bounded() -> None:
-    assert evenly_spaced(100, 200) is None
-    keep = evenly_spaced(1_000_003, 200_000)
-    assert len(keep) == 200_000 and keep[0] == 0 and keep[-1] < 1_000_003
-    assert np.all(np.diff(keep) >= 5) and np.array_equal(keep, evenly_spaced(1_000_003, 200_000))
+def test_decimation_stride_keeps_every_kth_point_within_the_limit() -> None:
+    assert decimation_stride(100, 1, 200) == 1  # nothing to decimate
+    assert decimation_stride(100, 4, 200) == 4  # the stride alone
+    for n, every, limit in ((1_000_003, 4, 200_000), (999, 1, 10), (7, 3, 1)):
+        stride = decimation_stride(n, every, limit)
+        assert stride >= every and len(range(0, n, stride)) <= limit
+        assert len(range(0, n, stride - 1)) > limit or stride == every  # the smallest such stride

@@ -13,9 +13,9 @@ from PySide6.QtCore import QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QTableWidget  # noqa: E402
 
-from geo4d_studio.qt.camera_panes import CameraPanes, PaneCell  # noqa: E402
+from geo4d_studio.qt.camera_panes import BACKGROUND, CameraPanes, PaneCell  # noqa: E402
 from geo4d_studio.qt.main_window import MainWindow  # noqa: E402
-from geo4d_studio.qt.pane_images import pixel_to_world, world_to_pixel  # noqa: E402
+from geo4d_studio.qt.pane_images import colorize, pixel_to_world, world_to_pixel  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -123,10 +123,13 @@ def test_slider_moves_every_pane_the_plots_and_the_status(window: MainWindow, qt
     window.timeline.slider.setValue(last)
     qtbot.wait(50)
     assert session.frame == last
+    lo, hi = panes.depth_min.value(), panes.depth_max.value()
     for (row, cam), cell in panes.cells.items():
-        expected = session.scene.rgb(cam, last) if row == "RGB" else session.scene.depth(cam, last)
-        if row == "depth":
-            expected = np.where(expected > 0, expected, np.nan)
+        if row == "RGB":
+            expected = session.scene.rgb(cam, last)
+        else:
+            depth = session.scene.depth(cam, last)
+            expected = colorize(np.where(depth > 0, depth, np.nan), lo, hi, panes._depth_lut, BACKGROUND)
         np.testing.assert_array_equal(cell.image.image, expected, err_msg=f"{row} {cam}")
     assert np.abs(viewport_rgb(panes).astype(int) - before).max() > 40, "the panes did not repaint"
     t = session.scene.timestamps[last]

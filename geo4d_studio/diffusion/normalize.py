@@ -24,13 +24,14 @@ from geo4d_studio.diffusion.config import ModelConfig
 INVALID_RADIUS_M = 0.1
 
 
-def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+def as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A tensor sharing `x`'s memory where it can (a read-only array, e.g. a scene frame, is copied)."""
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.require(x, requirements=("C", "W")))
 
 
 def rgb_to_model(rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (..., H, W, 3) → float32 (..., 3, H, W) in [-1, 1]."""
-    x = _as_tensor(rgb)
+    x = as_tensor(rgb)
     return (x.float() / 127.5 - 1.0).movedim(-1, -3)
 
 
@@ -60,8 +61,8 @@ def pointmap_to_model(
     Validity is `valid` (..., H, W) when given (use it for a pointmap moved into another camera's
     frame: the depth test belongs to the camera that measured it), else 0 < z <= max_depth_m.
     """
-    pm = _as_tensor(pm_m).float()
-    valid = pointmap_valid(pm, cfg) if valid is None else _as_tensor(valid).bool()
+    pm = as_tensor(pm_m).float()
+    valid = pointmap_valid(pm, cfg) if valid is None else as_tensor(valid).bool()
     pm = pm * valid.unsqueeze(-1)
     lo, hi = cfg.pointmap_range_m
     return ((pm - lo) * (2.0 / (hi - lo)) - 1.0).movedim(-1, -3)

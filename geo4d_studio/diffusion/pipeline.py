@@ -19,6 +19,7 @@ import torch
 from geo4d_studio.diffusion.checkpoint import init_from_svd, load_components, save_components
 from geo4d_studio.diffusion.config import ModelConfig
 from geo4d_studio.diffusion.normalize import (
+    as_tensor,
     model_to_pointmap,
     model_to_rgb,
     pointmap_to_model,
@@ -81,7 +82,7 @@ def _view_at_model_size(scene, cam_name: str, t: int, cfg: ModelConfig) -> tuple
     cam = scene.cameras[cam_name]
     size = cfg.image_size
     rgb = resize(rgb_to_model(scene.rgb(cam_name, t)), size, "bilinear")
-    depth = resize(torch.from_numpy(scene.depth(cam_name, t))[None], size, "nearest")[0].numpy()
+    depth = resize(as_tensor(scene.depth(cam_name, t))[None], size, "nearest")[0].numpy()
     depth = np.where(depth <= cfg.max_depth_m, depth, np.float32(0.0))
     return rgb, depth_to_pointmap(depth, scale_intrinsics(cam.K, (cam.height, cam.width), size))
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from geo4d_studio.qt.pane_images import (
+    colorize,
     depth_error,
     depth_for_display,
     mask_outline,
@@ -34,6 +35,7 @@ from geo4d_studio.session import Session
 
 RECORDED_ROWS = ("RGB", "depth")
 GENERATED_ROWS = ("gen RGB", "gen depth", "error")
+BACKGROUND = (0x16, 0x18, 0x1C)  # the canvas colour, also shown where a pixel has no data
 DEPTH_COLORMAP = "viridis"
 ERROR_COLORMAP = "inferno"
 
@@ -50,9 +52,9 @@ class PaneCell:
     marker: pg.ScatterPlotItem
     shape: tuple[int, int] = (0, 0)
 
-    def set_image(self, image: np.ndarray, **kwargs: object) -> None:
-        """New pixels for the image item; the view is fitted to the image when its size changes."""
-        self.image.setImage(image, autoLevels=False, **kwargs)
+    def set_image(self, image: np.ndarray) -> None:
+        """New uint8 RGB pixels, drawn as they are; the view is fitted when the image size changes."""
+        self.image.setImage(image, autoLevels=False, levels=None, lut=None)
         if image.shape[:2] != self.shape:
             self.shape = image.shape[:2]
             self.view.setRange(xRange=(0, self.shape[1]), yRange=(0, self.shape[0]), padding=0)
@@ -96,7 +98,7 @@ class CameraPanes(QWidget):
         bar.addWidget(self.show_outline)
         bar.addStretch(1)
         self.canvas = pg.GraphicsLayoutWidget()
-        self.canvas.setBackground("#16181c")
+        self.canvas.setBackground(BACKGROUND)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
@@ -188,7 +190,7 @@ class CameraPanes(QWidget):
         for (row, cam), cell in self.cells.items():
             rgb, depth = recorded[cam]
             if row == "RGB":
-                cell.set_image(rgb, levels=(0, 255), lut=None)
+                cell.set_image(rgb)
             elif row == "depth":
                 self._set_depth(cell, depth)
             else:
@@ -201,8 +203,8 @@ class CameraPanes(QWidget):
         self._show_hover_marker(self.session.hover_point)
 
     def _set_depth(self, cell: PaneCell, depth_m: np.ndarray) -> None:
-        levels = (self.depth_min.value(), max(self.depth_max.value(), self.depth_min.value() + 1e-3))
-        cell.set_image(depth_for_display(depth_m), levels=levels, lut=self._depth_lut)
+        lo, hi = self.depth_min.value(), max(self.depth_max.value(), self.depth_min.value() + 1e-3)
+        cell.set_image(colorize(depth_for_display(depth_m), lo, hi, self._depth_lut, BACKGROUND))
 
     def _generated_frame(self, cam: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(rgb, depth) the selected generation predicts for `cam` at the time cursor, if any."""
@@ -223,16 +225,16 @@ class CameraPanes(QWidget):
             return
         gen_rgb, gen_depth = frame
         if cell.row == "gen RGB":
-            cell.set_image(gen_rgb, levels=(0, 255), lut=None)
-        elif cell.row == "gen depth":
+            cell.set_image(gen_rgb)
+            return
+        if cell.row == "gen depth":
             self._set_depth(cell, gen_depth)
-        elif self.error_mode.currentIndex() == 0:
-            cell.set_image(
-                depth_error(gen_depth, depth), levels=(0, self.error_max.value()), lut=self._error_lut
-            )
+            return
+        if self.error_mode.currentIndex() == 0:
+            error, top = depth_error(gen_depth, depth), self.error_max.value()
         else:
-            error = rgb_error(gen_rgb, rgb)
-            cell.set_image(error, levels=(0, 255 * self.error_max.value()), lut=self._error_lut)
+            error, top = rgb_error(gen_rgb, rgb), 255 * self.error_max.value()
+        cell.set_image(colorize(error, 0.0, top, self._error_lut, BACKGROUND))
 
     # -- hover ---------------------------------------------------------------------------------
     def _camera_model(self, cell: PaneCell) -> tuple[np.ndarray, np.ndarray, int, int] | None:

@@ -10,6 +10,19 @@ def depth_for_display(depth_m: np.ndarray) -> np.ndarray:
     return np.where(depth_m > 0, depth_m, np.nan).astype(np.float32, copy=False)
 
 
+def colorize(
+    values: np.ndarray, lo: float, hi: float, lut: np.ndarray, no_data: tuple[int, int, int]
+) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of (H, W) values through a (256, 3) uint8 colour table spanning [lo, hi]
+    (clipped); NaN pixels get the `no_data` colour. Drawn as is, with no per-paint conversion."""
+    finite = np.isfinite(values)
+    scale = 255.0 / max(hi - lo, 1e-9)
+    index = np.clip((np.where(finite, values, lo) - lo) * scale, 0, 255).astype(np.uint8)
+    rgb = lut[index]
+    rgb[~finite] = no_data
+    return rgb
+
+
 def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Nearest-neighbour resize of an (H, W, ...) array to (height, width, ...)."""
     h, w = image.shape[:2]

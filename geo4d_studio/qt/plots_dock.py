@@ -77,6 +77,10 @@ class PlotsDock(QDockWidget):
         for index, (name, traj) in enumerate(self.session.trajectories.items()):
             style = TRACK_STYLES[index % len(TRACK_STYLES)]
             self._add_series(name, traj.timestamps, traj.poses, traj.gripper_width, style)
+        for plot in self.plots:  # fit once: auto-ranging would re-measure every curve per frame
+            plot.enableAutoRange()
+            plot.getViewBox().updateAutoRange()
+            plot.disableAutoRange()
         self._move_cursor(self.session.frame)
 
     def _add_series(

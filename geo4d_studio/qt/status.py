@@ -9,6 +9,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from geo4d_studio.qt.readout import fit_readout
 from geo4d_studio.session import Session
 
 MEMORY_REFRESH_MS = 1000
@@ -40,9 +41,16 @@ class StatusBar(QStatusBar):
         self.timer.timeout.connect(self.update_memory)
         self.timer.start()
         session.frame_changed.connect(self.update_frame)
-        session.scene_changed.connect(self.update_frame)
-        self.update_frame()
+        session.scene_changed.connect(self._fit_frame_fields)
+        self._fit_frame_fields()
         self.update_memory()
+
+    def _fit_frame_fields(self, *_: object) -> None:
+        """Size the frame and time fields for the open recording, then show the time cursor."""
+        last = max(self.session.num_frames - 1, 0)
+        fit_readout(self.frame_label, f"frame {last}/{last}")
+        fit_readout(self.time_label, "t 9999.999 s")
+        self.update_frame()
 
     def update_frame(self, *_: object) -> None:
         """Show the time cursor."""

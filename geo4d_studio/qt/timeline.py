@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from geo4d_studio.qt.readout import fit_readout
 from geo4d_studio.session import Session
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -114,7 +115,8 @@ class TimelineDock(QDockWidget):
                 self.play_button = button
         buttons.addWidget(self.loop)
         buttons.addWidget(self.speed)
-        buttons.addWidget(self.position, 1)
+        buttons.addWidget(self.position)
+        buttons.addStretch(1)
         buttons.addWidget(QLabel("generate from"))
         buttons.addWidget(self.start)
         buttons.addWidget(QLabel("horizon"))
@@ -193,15 +195,19 @@ class TimelineDock(QDockWidget):
             widget.setRange(0, maximum)
             widget.blockSignals(False)
         self._on_window(self.window.start, self.window.horizon)
+        fit_readout(self.position, self._position_text(last, last, 9999.999))
         self._on_frame(self.session.frame)
+
+    @staticmethod
+    def _position_text(frame: int, last: int, time_s: float) -> str:
+        return f"frame {frame} / {last}   t = {time_s:.3f} s"
 
     def _on_frame(self, frame: int) -> None:
         self.slider.blockSignals(True)
         self.slider.setValue(frame)
         self.slider.blockSignals(False)
         last = max(self.session.num_frames - 1, 0)
-        self.position.setText(f"frame {frame} / {last}   t = {self.session.time_s:.3f} s")
-        self._update_coverage()
+        self.position.setText(self._position_text(frame, last, self.session.time_s))
 
     def _on_window(self, start: int, horizon: int) -> None:
         for spin, value in ((self.start, start), (self.horizon, horizon)):

@@ -2,8 +2,8 @@
 
 It observes the `Session` (time cursor, visible cameras, generation, trajectories, hover point, active
 camera) and updates only what changed: every layer keeps its VTK actor and has its data replaced in
-place. Level of detail: while the user orbits, scrubs or plays, the cloud is decimated to at most
-`lod_max_points`; after `idle_ms` without interaction the full cloud comes back.
+place. Level of detail: while the user orbits, scrubs or plays, the cloud keeps every `lod_every`-th
+point, at most `lod_max_points`; after `idle_ms` without interaction the full cloud comes back.
 
 Manual check: `xvfb-run -a -s "-screen 0 1600x1000x24" python -m geo4d_studio.qt.view3d FILE [OUT.png]`.
 """
@@ -84,6 +84,8 @@ TRACK_PALETTE = np.array(
 PATH_STEPS = 1000
 PYVISTA_KEYS = ("q", "b", "v", "C", "Up", "Down", "plus", "minus")
 CLOUD_CACHE_FRAMES = 8
+LOD_MAX_POINTS = 200_000  # the decimated cloud's size limit while interacting
+LOD_EVERY = 4  # ... and its stride: on software OpenGL the cost of a frame grows with its points
 ANIMATION_MS = 300
 PICK_RADIUS_PX = 10.0
 PRESS_EVENTS = ("LeftButtonPressEvent", "MiddleButtonPressEvent", "RightButtonPressEvent")
@@ -212,9 +214,10 @@ class View3DDock(QDockWidget):
         plotter.set_background([c / 255 for c in BACKGROUND_RGB])
         plotter.add_axes(color="white")
         renderer = plotter.renderer
-        self.cloud = PointCloudLayer(renderer, point_size=3.0, max_decimated=200_000)
-        self.generated_ref = PointCloudLayer(renderer, point_size=3.0, max_decimated=200_000)
-        self.generated_other = PointCloudLayer(renderer, point_size=3.0, max_decimated=200_000)
+        self.cloud, self.generated_ref, self.generated_other = (
+            PointCloudLayer(renderer, point_size=3.0, max_decimated=LOD_MAX_POINTS, decimate_every=LOD_EVERY)
+            for _ in range(3)
+        )
         self.frustums = LineSetLayer(renderer, line_width=1.5)
         self.virtual_frustum = LineSetLayer(renderer, line_width=2.0)
         self.labels = LabelLayer(renderer, color=tuple(c / 255 for c in FRUSTUM_RGB))
@@ -284,8 +287,20 @@ class View3DDock(QDockWidget):
 
     @lod_max_points.setter
     def lod_max_points(self, value: int) -> None:
+        self._set_decimation(int(value), self.lod_every)
+
+    @property
+    def lod_every(self) -> int:
+        """Stride of the decimated cloud: it keeps every `lod_every`-th point (1: no decimation)."""
+        return self.cloud.decimate_every
+
+    @lod_every.setter
+    def lod_every(self, value: int) -> None:
+        self._set_decimation(self.lod_max_points, int(value))
+
+    def _set_decimation(self, max_points: int, every: int) -> None:
         for layer in (self.cloud, self.generated_ref, self.generated_other):
-            layer.set_max_decimated(int(value))
+            layer.set_decimation(max_points, every)
 
     def render_now(self) -> None:
         """Render synchronously (after any pending data updates)."""

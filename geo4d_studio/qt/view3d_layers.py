@@ -9,23 +9,51 @@ from __future__ import annotations
 import numpy as np
 import pyvista as pv
 import vtk
+from vtkmodules.util.numpy_support import numpy_to_vtk
 
 
-def evenly_spaced(n: int, max_count: int) -> np.ndarray | None:
-    """Deterministic subsample of `range(n)` with at most `max_count` indices (None: keep all)."""
-    if n <= max_count:
-        return None
-    return (np.arange(max_count, dtype=np.int64) * n) // max_count
+def _point_mesh_at(
+    mesh: vtk.vtkPolyData, points: np.ndarray, colors: np.ndarray, segments: bool
+) -> tuple[np.ndarray, ...]:
+    """Make `mesh` read (N, 3) points and uint8 colours without copies: per point as vertices, or per
+    segment as lines joining point pairs. Returns the arrays VTK reads; the caller keeps them alive."""
+    points = np.ascontiguousarray(points, dtype=np.float32)
+    colors = np.ascontiguousarray(colors, dtype=np.uint8)
+    n = len(points)
+    ids = np.arange(n, dtype=np.int64)
+    offsets = np.arange(0, n + 1, 2, dtype=np.int64) if segments else np.array([0, n], dtype=np.int64)
+    vtk_points = vtk.vtkPoints()
+    vtk_points.SetData(numpy_to_vtk(points))
+    cells = vtk.vtkCellArray()
+    if n:
+        cells.SetData(numpy_to_vtk(offsets), numpy_to_vtk(ids))
+    rgb = numpy_to_vtk(colors)
+    rgb.SetName("rgb")
+    mesh.SetPoints(vtk_points)
+    if segments:
+        mesh.SetLines(cells)
+        mesh.GetCellData().SetScalars(rgb)
+    else:
+        mesh.SetVerts(cells)
+        mesh.GetPointData().SetScalars(rgb)
+    return points, colors, offsets, ids
 
 
-def _vertex_cells(n: int) -> pv.CellArray:
-    return pv.CellArray.from_regular_cells(np.arange(n, dtype=np.int64)[:, None])
+def decimation_stride(n: int, every: int, max_count: int) -> int:
+    """Stride that keeps every `every`-th of `n` points and at most `max_count` of them."""
+    return max(1, every, -(-n // max(max_count, 1)))
 
 
 class PointCloudLayer:
-    """Coloured points with level of detail: the full cloud, or a decimated one while interacting."""
+    """Coloured points with level of detail: the full cloud, or a decimated one while interacting.
 
-    def __init__(self, renderer: vtk.vtkRenderer, point_size: float, max_decimated: int) -> None:
+    The decimated cloud keeps every `decimate_every`-th point, at most `max_decimated` of them.
+    The actor's data points at numpy arrays (one poly-vertex cell), never copied into VTK.
+    """
+
+    def __init__(
+        self, renderer: vtk.vtkRenderer, point_size: float, max_decimated: int, decimate_every: int
+    ) -> None:
         self.mesh = pv.PolyData()
         mapper = vtk.vtkPolyDataMapper()
         mapper.SetInputData(self.mesh)
@@ -39,9 +67,11 @@ class PointCloudLayer:
         prop.LightingOff()
         renderer.AddActor(self.actor)
         self.max_decimated = max_decimated
+        self.decimate_every = decimate_every
         self.decimated = False
         self._points = np.zeros((0, 3), np.float32)
         self._colors = np.zeros((0, 3), np.uint8)
+        self._shown: tuple[np.ndarray, ...] = ()  # arrays VTK reads without copying: kept alive here
 
     @property
     def num_points_total(self) -> int:
@@ -58,18 +88,21 @@ class PointCloudLayer:
         self._points, self._colors = points, colors
         self._show()
 
-    def set_max_decimated(self, max_points: int) -> None:
-        """Change the decimated cloud's size limit (re-decimates when shown decimated)."""
-        self.max_decimated = max_points
+    def set_decimation(self, max_points: int, every: int) -> None:
+        """Change the decimated cloud's size limit and stride (re-decimates when shown decimated)."""
+        self.max_decimated, self.decimate_every = max_points, max(1, every)
         if self.decimated:
             self._show()
+
+    def _stride(self) -> int:
+        return decimation_stride(len(self._points), self.decimate_every, self.max_decimated)
 
     def set_decimated(self, decimated: bool) -> bool:
         """Show the decimated (True) or the full (False) cloud; returns whether the shown data changed."""
         if decimated == self.decimated:
             return False
         self.decimated = decimated
-        if len(self._points) <= self.max_decimated:  # the decimated cloud is the full one
+        if self._stride() == 1:  # the decimated cloud is the full one
             return False
         self._show()
         return True
@@ -79,16 +112,8 @@ class PointCloudLayer:
         self.actor.SetVisibility(visible)
 
     def _show(self) -> None:
-        keep = evenly_spaced(len(self._points), self.max_decimated) if self.decimated else None
-        points = self._points if keep is None else self._points[keep]
-        colors = self._colors if keep is None else self._colors[keep]
-        fresh = pv.PolyData()
-        if len(points):
-            fresh.points = np.ascontiguousarray(points, dtype=np.float32)
-            fresh.verts = _vertex_cells(len(points))
-            fresh.point_data.set_array(np.ascontiguousarray(colors, dtype=np.uint8), "rgb")
-            fresh.point_data.active_scalars_name = "rgb"
-        self.mesh.ShallowCopy(fresh)
+        stride = self._stride() if self.decimated else 1
+        self._shown = _point_mesh_at(self.mesh, self._points[::stride], self._colors[::stride], False)
 
 
 class LineSetLayer:
@@ -105,6 +130,7 @@ class LineSetLayer:
         self.actor.GetProperty().SetLineWidth(line_width)
         self.actor.GetProperty().LightingOff()
         renderer.AddActor(self.actor)
+        self._shown: tuple[np.ndarray, ...] = ()  # arrays VTK reads without copying: kept alive here
 
     @property
     def num_segments(self) -> int:
@@ -113,15 +139,8 @@ class LineSetLayer:
 
     def set_segments(self, segments: np.ndarray, colors: np.ndarray) -> None:
         """Replace the segments: (S, 2, 3) end points and (S, 3) uint8 colours."""
-        segments = np.asarray(segments, dtype=np.float32).reshape(-1, 2, 3)
-        s = len(segments)
-        fresh = pv.PolyData()
-        if s:
-            fresh.points = segments.reshape(-1, 3)
-            fresh.lines = pv.CellArray.from_regular_cells(np.arange(2 * s, dtype=np.int64).reshape(s, 2))
-            fresh.cell_data.set_array(np.asarray(colors, dtype=np.uint8).reshape(s, 3), "rgb")
-            fresh.cell_data.active_scalars_name = "rgb"
-        self.mesh.ShallowCopy(fresh)
+        points = np.asarray(segments, dtype=np.float32).reshape(-1, 3)
+        self._shown = _point_mesh_at(self.mesh, points, np.asarray(colors).reshape(-1, 3), True)
 
     def set_visible(self, visible: bool) -> None:
         """Show or hide the layer."""

@@ -17,9 +17,11 @@ import numpy as np
 from geo4d_studio.errors import SceneFormatError
 from geo4d_studio.scene import schema
 from geo4d_studio.scene.camera import Camera
+from geo4d_studio.scene.frame_cache import FrameCache
 from geo4d_studio.scene.metadata import H5_ERRORS, Findings, SceneMetadata, read_metadata
 
 PIXEL_KINDS = ("rgb", "depth", "gripper_mask")
+FRAME_CACHE_BYTES = 64 * 2**20  # decoded frames kept per open scene (a 4-camera sample episode fits)
 
 
 def open_h5(path: str | Path) -> h5py.File:
@@ -76,6 +78,7 @@ class Scene:
             for kind in PIXEL_KINDS
             if kind != "gripper_mask" or cam in metadata.mask_cameras
         }
+        self._frames = FrameCache(FRAME_CACHE_BYTES)
 
     def __enter__(self) -> Scene:
         return self
@@ -90,25 +93,36 @@ class Scene:
 
     def close(self) -> None:
         """Close the file; later pixel reads fail."""
+        self._frames.clear()
         self._h5.close()
 
     def _frame(self, cam: str, kind: str, t: int) -> np.ndarray:
+        """Frame `t` of one camera's dataset, read-only. Decoded frames are cached: every pane and the
+        3D view read the same frame when the time cursor moves, and scrubbing revisits frames."""
+        cached = self._frames.get((cam, kind, t))
+        if cached is not None:
+            return cached
         if cam not in self.cameras:
             raise KeyError(f"{self.path}: no camera {cam!r} (cameras: {', '.join(self.camera_names)})")
         if not 0 <= t < self.num_frames:
             raise IndexError(f"{self.path}: frame {t} out of range 0..{self.num_frames - 1}")
         ds = self._datasets[(cam, kind)]
         try:
-            return ds[t]
+            frame = ds[t]
         except H5_ERRORS as err:
             raise SceneFormatError(self.path, ds.name, f"frame {t}: cannot be read ({err})") from err
+        frame.flags.writeable = False
+        self._frames.put((cam, kind, t), frame)
+        return frame
 
     def rgb(self, cam: str, t: int) -> np.ndarray:
-        """Colour image of camera `cam` at frame `t`: (H, W, 3) uint8."""
+        """Colour image of camera `cam` at frame `t`: (H, W, 3) uint8, read-only."""
         return self._frame(cam, "rgb", t)
 
     def depth(self, cam: str, t: int) -> np.ndarray:
-        """Depth of camera `cam` at frame `t`: (H, W) float32 metres, 0 = invalid; NaN/inf raise."""
+        """Depth of camera `cam` at frame `t`: (H, W) float32 metres, 0 = invalid; NaN/inf raise.
+
+        Read-only when stored as float32 metres (copy it to change it)."""
         raw = self._frame(cam, "depth", t)
         scale = self._depth_scales[cam]
         if scale is not None:
