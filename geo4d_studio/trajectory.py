@@ -48,6 +48,20 @@ class Trajectory:
     def __len__(self) -> int:
         return len(self.timestamps)
 
+    def select_frames(self, frames: np.ndarray | list[int]) -> Trajectory:
+        """The samples whose recorded frame index is in `frames` (same metadata)."""
+        keep = np.isin(self.frames, np.asarray(frames, dtype=np.int64))
+        return Trajectory(
+            self.timestamps[keep],
+            self.poses[keep],
+            self.gripper_width[keep],
+            self.confidence[keep],
+            self.frames[keep],
+            self.lost[keep],
+            [view for view, k in zip(self.source_view, keep, strict=True) if k],
+            dict(self.metadata),
+        )
+
     @property
     def positions(self) -> np.ndarray:
         """(N, 3) tool positions in the world (NaN where lost)."""

@@ -372,3 +372,67 @@ def test_export_actions_write_mp4_scene_and_ply_in_workers(
     points, colors = read_ply(next(tmp_path.glob("cloud*.ply")))
     assert len(points) > 1000 and colors is not None
     assert errors == [], errors
+
+
+def test_export_dialog_checks_every_target_before_it_closes(tmp_path: Path, qtbot):
+    from PySide6.QtWidgets import QDialog
+
+    from geo4d_studio.qt.export_dialog import ExportDialog
+
+    formats = (("CSV", "csv"), ("TUM", "tum"))
+    dialog = ExportDialog(None, "Export", tmp_path / "track.csv", formats, range(10), selected=(2, 4))
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(1)
+    choice = dialog.choice()
+    assert choice.path == tmp_path / "track.tum" and choice.fmt == "tum" and choice.frames == [2, 3, 4]
+    (tmp_path / "track.tum").write_text("keep me")
+    dialog.accept()
+    assert dialog.result() != QDialog.DialogCode.Accepted and "already exists" in dialog.problem.text()
+    assert (tmp_path / "track.tum").read_text() == "keep me"
+    dialog.path.setText("")
+    dialog.accept()
+    assert dialog.problem.text() == "choose a file"
+    dialog.path.setText(str(tmp_path / "missing" / "track.tum"))
+    dialog.accept()
+    assert "does not exist" in dialog.problem.text()
+    dialog.path.setText(str(tmp_path / "track.tum"))
+    dialog.overwrite.setChecked(True)
+    dialog.accept()
+    assert dialog.result() == QDialog.DialogCode.Accepted and dialog.choice().overwrite
+
+
+def test_export_dialogs_write_the_chosen_format_and_frames(
+    window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors, qtbot
+):
+    from PySide6.QtWidgets import QDialog
+
+    from geo4d_studio.export.ply import read_ply
+    from geo4d_studio.export.trajectory_io import read_trajectory
+    from geo4d_studio.qt import tasks as tasks_module
+
+    def answer(path: Path, first: int, last: int, fmt: str | None = None):
+        def ask(dialog):
+            if fmt is not None:
+                dialog.format.setCurrentIndex(dialog.format.findData(fmt))
+            dialog.first.setValue(first)
+            dialog.last.setValue(last)
+            dialog.path.setText(str(path))
+            dialog.accept()
+            return dialog.choice() if dialog.result() == QDialog.DialogCode.Accepted else None
+
+        monkeypatch.setattr(tasks_module, "ask_export", ask)
+
+    tasks = window.tasks
+    answer(tmp_path / "cloud.ply", 2, 4)
+    tasks.choose_cloud_export()
+    qtbot.waitUntil(lambda: not tasks.busy, timeout=60_000)
+    assert sorted(p.name for p in tmp_path.glob("cloud*.ply")) == [f"cloud_{f:04d}.ply" for f in (2, 3, 4)]
+    assert len(read_ply(tmp_path / "cloud_0003.ply")[0]) > 1000
+
+    monkeypatch.setattr(tasks_module.QInputDialog, "getItem", lambda *_a: ("ground truth", True))
+    answer(tmp_path / "gt.csv", 5, 9, fmt="tum")
+    tasks.choose_trajectory_export()
+    qtbot.waitUntil(lambda: not tasks.busy, timeout=60_000)
+    back = read_trajectory(tmp_path / "gt.tum")
+    np.testing.assert_allclose(back.positions, window.session.scene.ee_pose[5:10, :3, 3], atol=1e-6)
+    assert errors == [], errors

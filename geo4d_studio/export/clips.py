@@ -7,7 +7,7 @@ unless `overwrite=True`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -190,9 +190,10 @@ def write_generation_ply(
     indices: Sequence[int] | None = None,
     views: Sequence[str] = VIEWS,
     overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Fused world clouds of generated frames `indices` (default all) as PLY (see `ply_sequence_paths`).
-    All target paths are checked before anything is written."""
+    All target paths are checked before anything is written; `progress(done, total)` after each file."""
     _check_finite(scene.path, generation, ("pointmap_ref", "pointmap_other"))
     indices = list(range(generation.num_frames)) if indices is None else [int(i) for i in indices]
     bad = [i for i in indices if not 0 <= i < generation.num_frames]
@@ -203,8 +204,10 @@ def write_generation_ply(
     paths = ply_sequence_paths(path, [generation.frame_indices[i] for i in indices])
     for p in paths:
         check_writable(p, overwrite=overwrite)
-    for i, p in zip(indices, paths, strict=True):
+    for done, (i, p) in enumerate(zip(indices, paths, strict=True), start=1):
         write_ply(p, *generation_cloud(generation, i, views), overwrite=overwrite)
+        if progress is not None:
+            progress(done, len(paths))
     return paths
 
 
@@ -216,13 +219,17 @@ def write_recorded_ply(
     cameras: Sequence[str] | None = None,
     voxel_m: float | None = None,
     overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
-    """Fused world clouds of recorded frames as PLY (see `ply_sequence_paths`)."""
+    """Fused world clouds of recorded frames as PLY (see `ply_sequence_paths`); all target paths are
+    checked before anything is written; `progress(done, total)` after each file."""
     from geo4d_studio.geometry.fusion import fuse_frame
 
     paths = ply_sequence_paths(path, frames)
     for p in paths:
         check_writable(p, overwrite=overwrite)
-    for t, p in zip(frames, paths, strict=True):
+    for done, (t, p) in enumerate(zip(frames, paths, strict=True), start=1):
         write_ply(p, *fuse_frame(scene, int(t), cameras, voxel_m), overwrite=overwrite)
+        if progress is not None:
+            progress(done, len(paths))
     return paths

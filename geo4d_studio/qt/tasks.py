@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
-from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
 from geo4d_studio.errors import Geo4DError
 from geo4d_studio.qt.dialogs import show_error
+from geo4d_studio.qt.export_dialog import ExportChoice, ExportDialog, ask_export
 from geo4d_studio.qt.workers import Cancelled, Worker
 from geo4d_studio.session import Session
 from geo4d_studio.trajectory import Trajectory
@@ -24,7 +25,12 @@ from geo4d_studio.trajectory import Trajectory
 TRACKING = "geo4d_studio.tracking.scene_tracking"
 TRAJECTORY_IO = "geo4d_studio.export.trajectory_io"
 CLIPS = "geo4d_studio.export.clips"
-TRAJECTORY_FILTERS = "CSV (*.csv);;JSON (*.json);;NumPy (*.npz);;TUM (*.txt *.tum)"
+TRAJECTORY_FORMATS = (("CSV", "csv"), ("JSON", "json"), ("NumPy", "npz"), ("TUM", "tum"))
+GENERATION_FORMATS = {
+    "mp4": ("MP4 video", "mp4"),
+    "scene": ("HDF5 scene", "h5"),
+    "ply": ("PLY clouds", "ply"),
+}
 
 
 def available(module: str) -> bool:
@@ -156,51 +162,68 @@ class Tasks(QObject):
         )
         return {**out, **self.session.trajectories}
 
-    def export_trajectory(self, name: str, path: str | Path) -> Worker | None:
-        """Write trajectory `name` to `path` (format from the suffix)."""
+    def export_trajectory(
+        self, name: str, path: str | Path, frames: list[int] | None = None, overwrite: bool = False
+    ) -> Worker | None:
+        """Write trajectory `name` (only `frames`, when given) to `path` (format from the suffix)."""
         traj = self.trajectories()[name]
+        if frames is not None:
+            traj = traj.select_frames(frames)
 
         def job(_cancelled: Callable[[], bool], _report: Callable[[int, int, str], None]) -> Path:
             from geo4d_studio.export.trajectory_io import write_trajectory
 
-            return write_trajectory(traj, path, overwrite=True)
+            return write_trajectory(traj, path, overwrite=overwrite)
 
         return self.run("Export trajectory", job, lambda out: self.message.emit(f"wrote {out}"))
 
-    def export_generation(self, kind: str, path: str | Path) -> Worker | None:
-        """Export the selected generation: "mp4" (recorded | generated, view n), "scene" (HDF5), "ply"."""
+    def export_generation(
+        self, kind: str, path: str | Path, frames: list[int] | None = None, overwrite: bool = False
+    ) -> Worker | None:
+        """Export the selected generation: "mp4" (recorded | generated, view n), "scene" (HDF5), or
+        "ply" (one cloud per generated frame; only the recorded frame numbers `frames`, when given)."""
         gen, scene = self.session.generation, self.session.scene
         if gen is None or scene is None:
             show_error(self.parent_widget, "Export", "select a generation first")
             return None
         scene_path = Path(scene.path)
+        indices = None if frames is None else np.flatnonzero(np.isin(gen.frame_indices, frames)).tolist()
 
-        def job(_cancelled: Callable[[], bool], _report: Callable[[int, int, str], None]) -> Any:
+        def job(cancelled: Callable[[], bool], report: Callable[[int, int, str], None]) -> Any:
             from geo4d_studio.export import clips
             from geo4d_studio.scene import open_scene
 
             with open_scene(scene_path) as own:
                 if kind == "mp4":
-                    return clips.write_comparison_mp4(own, gen, path, overwrite=True)
+                    return clips.write_comparison_mp4(own, gen, path, overwrite=overwrite)
                 if kind == "scene":
-                    return clips.write_generation_scene(own, gen, path, overwrite=True)
-                return clips.write_generation_ply(own, gen, path, overwrite=True)
+                    return clips.write_generation_scene(own, gen, path, overwrite=overwrite)
+                progress = _progress(cancelled, report, "files")
+                return clips.write_generation_ply(
+                    own, gen, path, indices=indices, overwrite=overwrite, progress=progress
+                )
 
         return self.run("Export generation", job, lambda out: self.message.emit(f"wrote {_describe(out)}"))
 
-    def export_recorded_cloud(self, path: str | Path) -> Worker | None:
-        """The fused cloud of the visible cameras at the time cursor as PLY."""
+    def export_recorded_cloud(
+        self, path: str | Path, frames: list[int] | None = None, overwrite: bool = False
+    ) -> Worker | None:
+        """Fused clouds of the visible cameras at `frames` (default: the time cursor) as PLY."""
         scene = self.session.scene
         if scene is None:
             return None
-        scene_path, frame, cams = Path(scene.path), self.session.frame, list(self.session.visible_cameras)
+        scene_path, cams = Path(scene.path), list(self.session.visible_cameras)
+        frames = [self.session.frame] if frames is None else list(frames)
 
-        def job(_cancelled: Callable[[], bool], _report: Callable[[int, int, str], None]) -> Any:
+        def job(cancelled: Callable[[], bool], report: Callable[[int, int, str], None]) -> Any:
             from geo4d_studio.export.clips import write_recorded_ply
             from geo4d_studio.scene import open_scene
 
             with open_scene(scene_path) as own:
-                return write_recorded_ply(own, path, [frame], cameras=cams, overwrite=True)
+                progress = _progress(cancelled, report, "files")
+                return write_recorded_ply(
+                    own, path, frames, cameras=cams, overwrite=overwrite, progress=progress
+                )
 
         return self.run("Export cloud", job, lambda out: self.message.emit(f"wrote {_describe(out)}"))
 
@@ -219,33 +242,21 @@ class Tasks(QObject):
         cancel.triggered.connect(self.cancel)
         exports = (
             ("&Trajectory (CSV, JSON, NPZ, TUM)…", TRAJECTORY_IO, self.choose_trajectory_export),
-            (
-                "Generation as &video (MP4)…",
-                CLIPS,
-                lambda: self.choose_generation_export("mp4", "MP4 (*.mp4)"),
-            ),
-            (
-                "Generation as &scene (HDF5)…",
-                CLIPS,
-                lambda: self.choose_generation_export("scene", "HDF5 (*.h5)"),
-            ),
-            ("Generated &clouds (PLY)…", CLIPS, lambda: self.choose_generation_export("ply", "PLY (*.ply)")),
-            ("Recorded cloud at this &frame (PLY)…", CLIPS, self.choose_cloud_export),
+            ("Generation as &video (MP4)…", CLIPS, lambda: self.choose_generation_export("mp4")),
+            ("Generation as &scene (HDF5)…", CLIPS, lambda: self.choose_generation_export("scene")),
+            ("Generated &clouds (PLY)…", CLIPS, lambda: self.choose_generation_export("ply")),
+            ("Recorded &clouds (PLY)…", CLIPS, self.choose_cloud_export),
         )
         for text, module, slot in exports:
             action = export_menu.addAction(text)
             action.triggered.connect(slot)
             action.setEnabled(available(module))
 
-    def _ask_path(self, title: str, name: str, filters: str) -> str:
-        start = self.session.scene.path.with_name(name) if self.session.scene else Path(name)
-        path, _ = QFileDialog.getSaveFileName(self.parent_widget, title, str(start), filters)
-        return path
+    def _default_path(self, name: str) -> Path:
+        return self.session.scene.path.with_name(name) if self.session.scene else Path(name).resolve()
 
     def choose_trajectory_export(self) -> None:
-        """Ask which trajectory and where, then export it."""
-        from PySide6.QtWidgets import QInputDialog
-
+        """Ask which trajectory, then format, frames and file; export it."""
         names = list(self.trajectories())
         if not names:
             show_error(
@@ -255,31 +266,60 @@ class Tasks(QObject):
         name, ok = QInputDialog.getItem(
             self.parent_widget, "Export trajectory", "trajectory", names, 0, False
         )
-        if ok:
-            path = self._ask_path("Export trajectory", name.replace(" ", "_") + ".csv", TRAJECTORY_FILTERS)
-            if path:
-                self.export_trajectory(name, path)
+        if not ok:
+            return
+        path = self._default_path(name.replace(" ", "_") + ".csv")
+        frames = self.trajectories()[name].frames
+        dialog = ExportDialog(self.parent_widget, f"Export {name}", path, TRAJECTORY_FORMATS, frames)
+        choice = ask_export(dialog)
+        if choice is not None:
+            self.export_trajectory(name, choice.path, choice.frames, choice.overwrite)
 
-    def choose_generation_export(self, kind: str, filters: str) -> None:
-        """Ask where to write the selected generation, then export it."""
+    def choose_generation_export(self, kind: str) -> None:
+        """Ask for the file (and, for clouds, the frames), then export the selected generation."""
         gen = self.session.generation
         if gen is None:
             show_error(self.parent_widget, "Export", "select a generation first")
             return
-        suffix = {"mp4": ".mp4", "scene": ".h5", "ply": ".ply"}[kind]
-        path = self._ask_path("Export generation", f"{gen.id}{suffix}", filters)
-        if path:
-            self.export_generation(kind, path)
+        label, suffix = GENERATION_FORMATS[kind]
+        frames = gen.frame_indices if kind == "ply" else ()
+        dialog = ExportDialog(
+            self.parent_widget,
+            f"Export {gen.id}",
+            self._default_path(f"{gen.id}.{suffix}"),
+            [(label, suffix)],
+            frames,
+            targets=_ply_targets if kind == "ply" else None,
+        )
+        choice = ask_export(dialog)
+        if choice is not None:
+            self.export_generation(kind, choice.path, choice.frames or None, choice.overwrite)
 
     def choose_cloud_export(self) -> None:
-        """Ask where to write the fused cloud at the time cursor, then export it."""
-        path = self._ask_path("Export cloud", f"cloud_{self.session.frame:04d}.ply", "PLY (*.ply)")
-        if path:
-            self.export_recorded_cloud(path)
+        """Ask for frames (default: the time cursor) and file, then export the recorded clouds."""
+        frame = self.session.frame
+        dialog = ExportDialog(
+            self.parent_widget,
+            "Export recorded clouds",
+            self._default_path(f"cloud_{frame:04d}.ply"),
+            [("PLY", "ply")],
+            range(self.session.num_frames),
+            selected=(frame, frame),
+            targets=_ply_targets,
+        )
+        choice = ask_export(dialog)
+        if choice is not None:
+            self.export_recorded_cloud(choice.path, choice.frames, choice.overwrite)
+
+
+def _ply_targets(choice: ExportChoice) -> list[Path]:
+    from geo4d_studio.export.clips import ply_sequence_paths
+
+    return ply_sequence_paths(choice.path, choice.frames)
 
 
 def _progress(cancelled: Callable[[], bool], report: Callable[[int, int, str], None], unit: str):
-    """A tracking progress callback that reports and stops the job when cancelled."""
+    """A progress callback that reports and stops the job when cancelled."""
 
     def progress(done: int, total: int) -> None:
         if cancelled():
