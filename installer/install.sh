@@ -49,5 +49,14 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 say "installing torch (CPU build) and Geo4D Studio into $venv"
 "${pip[@]}" "torch==2.13.0"
 "${pip[@]}" -e "$repo[dev]"
+
+# 3. Desktop menu entry and icon for this user (XDG), pointing at this environment.
+share="${XDG_DATA_HOME:-$HOME/.local/share}"
+if mkdir -p "$share/applications" "$share/icons/hicolor/scalable/apps" 2>/dev/null; then
+  cp "$repo/ui/icons/geo4d-studio.svg" "$share/icons/hicolor/scalable/apps/geo4d-studio.svg"
+  sed "s|^Exec=geo4d-studio|Exec=$venv/bin/geo4d-studio|" "$repo/installer/geo4d-studio.desktop" \
+    >"$share/applications/geo4d-studio.desktop"
+  say "desktop entry: $share/applications/geo4d-studio.desktop"
+fi
 echo "$want" >"$stamp"
 say "done: $venv/bin/geo4d-studio"

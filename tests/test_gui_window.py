@@ -161,10 +161,12 @@ def test_keyboard_steps_and_playback_loop(window: MainWindow, qtbot):
     assert session.frame == session.num_frames - 1, "stepping back from frame 1 with loop on wraps"
     timeline.speed.setCurrentIndex(timeline.speed.count() - 1)
     qtbot.keyClick(window.windowHandle(), Qt.Key.Key_Space)
-    assert timeline.timer.isActive() and timeline.play_button.text() == "pause"
+    assert timeline.timer.isActive() and timeline.play_action.isChecked()
     qtbot.waitUntil(lambda: session.frame == 2, timeout=5000)
     qtbot.keyClick(window.windowHandle(), Qt.Key.Key_Space)
-    assert not timeline.timer.isActive() and timeline.play_button.text() == "play"
+    assert not timeline.timer.isActive() and not timeline.play_action.isChecked()
+    icon = window.windowIcon().pixmap(32, 32).toImage()  # ui/icons/geo4d-studio.svg, rendered
+    assert not icon.isNull() and len({icon.pixel(x, 16) for x in range(32)}) > 3
 
 
 def test_hover_marks_the_same_3d_point_in_the_other_views(window: MainWindow):

@@ -35,6 +35,7 @@ from geo4d_studio.qt.metrics_dock import MetricsDock
 from geo4d_studio.qt.plots_dock import PlotsDock
 from geo4d_studio.qt.scene_dock import SceneDock
 from geo4d_studio.qt.status import StatusBar
+from geo4d_studio.qt.style import app_icon
 from geo4d_studio.qt.tasks import Tasks
 from geo4d_studio.qt.timeline import TimelineDock
 from geo4d_studio.session import Session
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self._gc_hold = GcHold()
         self.setObjectName("Geo4DStudioMainWindow")
         self.setWindowTitle("Geo4D Studio")
+        self.setWindowIcon(app_icon())
         self.session = session or Session()
         self.settings = settings or default_settings()
         self.pool = QThreadPool(self)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSpinBox,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -24,6 +25,7 @@ from geo4d_studio.qt.readout import fit_readout
 from geo4d_studio.session import Session
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
+SP = QStyle.StandardPixmap
 
 
 class CoverageBar(QWidget):
@@ -106,13 +108,13 @@ class TimelineDock(QDockWidget):
             self._action("Forward 10 frames", "Shift+Right", lambda: self.step(10)),
         ]
         buttons = QHBoxLayout()
-        for action, glyph in zip(self.actions_[:5], ("|◀", "◀", "play", "▶", "▶|"), strict=True):
+        pixmaps = (SP.SP_MediaSkipBackward, SP.SP_MediaSeekBackward, SP.SP_MediaPlay)
+        pixmaps += (SP.SP_MediaSeekForward, SP.SP_MediaSkipForward)
+        for action, pixmap in zip(self.actions_[:5], pixmaps, strict=True):
+            action.setIcon(self.style().standardIcon(pixmap))
             button = QToolButton()
             button.setDefaultAction(action)
-            button.setText(glyph)
             buttons.addWidget(button)
-            if action is self.play_action:
-                self.play_button = button
         buttons.addWidget(self.loop)
         buttons.addWidget(self.speed)
         buttons.addWidget(self.position)
@@ -167,14 +169,17 @@ class TimelineDock(QDockWidget):
             self.timer.start()
         else:
             self.timer.stop()
-        self.play_action.setChecked(playing)
-        self.play_button.setText("pause" if playing else "play")
+        self._show_playing(playing)
 
     def stop(self) -> None:
         """Stop playback."""
         self.timer.stop()
-        self.play_action.setChecked(False)
-        self.play_button.setText("play")
+        self._show_playing(False)
+
+    def _show_playing(self, playing: bool) -> None:
+        self.play_action.setChecked(playing)
+        pixmap = SP.SP_MediaPause if playing else SP.SP_MediaPlay
+        self.play_action.setIcon(self.style().standardIcon(pixmap))
 
     def _update_timer(self) -> None:
         fps = self.session.scene.fps if self.session.scene is not None else 10.0
