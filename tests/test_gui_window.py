@@ -136,6 +136,8 @@ def test_slider_moves_every_pane_the_plots_and_the_status(window: MainWindow, qt
     if session.scene.ee_pose is not None:
         assert all(c.value() == pytest.approx(t) for c in window.plots.cursors)
     assert window.status.frame_label.text() == f"frame {last}/{last}"
+    for label in (window.status.frame_label, window.status.time_label, window.timeline.position):
+        assert label.width() >= label.sizeHint().width(), f"{label.text()!r} does not fit its label"
     assert f"{t:.3f}" in window.timeline.position.text()
 
 
