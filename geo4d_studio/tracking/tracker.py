@@ -23,7 +23,14 @@ from geo4d_studio.errors import Geo4DError
 from geo4d_studio.geometry.se3 import invert, transform_points
 from geo4d_studio.tracking.metrics import rotation_angle_deg
 from geo4d_studio.tracking.model import GripperModel
-from geo4d_studio.tracking.registration import FINE_SCALES, Registration, global_registration, icp_multiscale
+from geo4d_studio.tracking.registration import (
+    FINE_SCALES,
+    FeatureTarget,
+    Registration,
+    feature_target,
+    global_registration,
+    icp_multiscale,
+)
 from geo4d_studio.tracking.support import depth_support, render_point_depth
 
 
@@ -41,7 +48,10 @@ class TrackerConfig:
     """Fewer cropped points than this and the frame cannot be registered."""
     support_tol_m: float = 0.01
     reinit_below: float = 0.7
-    """Confidence under which global registration is tried."""
+    """Confidence under which re-initialisation (grid search, global registration) is tried."""
+    masked_reinit_below: float = 0.6
+    """The same with a gripper mask (re-centring on it, global registration): the masked points are
+    the gripper's, so a mediocre fit is still on the gripper and rarely bettered."""
     lost_below: float = 0.5
     """Confidence under which a frame is reported lost."""
     reacquire_above: float = 0.75
@@ -52,6 +62,9 @@ class TrackerConfig:
     """Local (ICP, re-centred, searched) results turned further than this from the prediction are
     rejected; the bound grows by as much again for every lost frame since the last tracked one."""
     global_voxel_m: float = 0.01
+    global_min_points: int = 50
+    """Fewer observed points than this and global registration is not tried: FPFH features of so
+    small a cloud do not tell the gripper's pose."""
     wrist_cut_m: float = 0.02
     """Without a mask, points less than this in front of the model's back end along the approach axis
     are cropped away too: the arm link the gripper is mounted on, which otherwise drags ICP off."""
@@ -99,6 +112,7 @@ class ViewTracker:
         step = np.array([-1.0, 0.0, 1.0]) * self.config.search_step_m
         self._search = np.stack(np.meshgrid(step, step, step, indexing="ij"), axis=-1).reshape(-1, 3)
         self._lost_streak = 0  # frames lost since the last tracked one
+        self._targets: dict[float | None, FeatureTarget] = {}
 
     def _model_at(self, width: float | None) -> tuple[np.ndarray, cKDTree]:
         """Model points at finger width `width` and their KD-tree (cached for the last width)."""
@@ -106,6 +120,13 @@ class ViewTracker:
             self._tree = cKDTree(self.model.points_at_width(width))
             self._tree_width = width
         return self._tree.data, self._tree
+
+    def _feature_target(self, width: float | None) -> FeatureTarget:
+        """The model at finger width `width` for global registration (cached per width)."""
+        if width not in self._targets:
+            points = self.model.points_at_width(width)
+            self._targets[width] = feature_target(points, self.model.normals, self.config.global_voxel_m)
+        return self._targets[width]
 
     def reset(self, T_cam_tool: np.ndarray | None, width_m: float | None = None) -> None:
         """Restart from a known pose (or from nothing) and finger width."""
@@ -243,9 +264,7 @@ class ViewTracker:
     def _global(self, pts: np.ndarray, depth: np.ndarray, width: float | None, prior: np.ndarray | None):
         """Global registration, ICP-polished; of the pose and its symmetric twin keep the better one
         (the one nearer the prior rotation when both score alike)."""
-        glob = global_registration(
-            pts, self.model.points_at_width(width), self.model.normals, voxel_m=self.config.global_voxel_m
-        )
+        glob = global_registration(pts, self._feature_target(width))
         if not np.isfinite(glob.rmse_m):
             return None
         candidates = []
@@ -302,7 +321,8 @@ class ViewTracker:
                     reg, w = self._refine(pts, start, width)
                     conf, support = self._score(reg, depth, w)
                     candidates.append((reg, w, conf, support, len(pts), "icp"))
-        if not candidates or max(c[2] for c in candidates) < cfg.reinit_below:
+        reinit_below = cfg.reinit_below if mask is None else cfg.masked_reinit_below
+        if not candidates or max(c[2] for c in candidates) < reinit_below:
             if mask is None and prediction is not None:
                 centre = prediction[:3, 3]
                 pts = points[np.linalg.norm(points - centre, axis=1) < cfg.reinit_radius_m]
@@ -314,7 +334,8 @@ class ViewTracker:
                 reg, w = self._refine(pts, self._centroid_start(pts, prediction, depth.shape), width)
                 conf, support = self._score(reg, depth, w)
                 candidates.append((reg, w, conf, support, len(pts), "recentred"))
-            if len(pts) >= cfg.min_points:
+            best = max((c[2] for c in candidates), default=0.0)
+            if len(pts) >= cfg.global_min_points and best < reinit_below:  # re-centring did not do
                 found = self._global(pts, depth, width, prediction)
                 if found is not None:
                     reg, w, conf, support = found
