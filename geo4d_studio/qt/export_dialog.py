@@ -117,11 +117,11 @@ class ExportDialog(QDialog):
         if self.frames and not choice.frames:
             return "no frames in the chosen range"
         for target in self._targets(choice):
+            if target.is_file() and not choice.overwrite:
+                return f"{target} already exists: tick “overwrite existing files” to replace it"
             try:
                 check_writable(target, overwrite=choice.overwrite)
             except OutputPathError as err:
-                if target.is_file() and not choice.overwrite:
-                    return f"{target} already exists: tick “overwrite existing files” to replace it"
                 return str(err)
         return ""
 

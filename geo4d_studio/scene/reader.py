@@ -97,38 +97,48 @@ class Scene:
         self._h5.close()
 
     def _frame(self, cam: str, kind: str, t: int) -> np.ndarray:
-        """Frame `t` of one camera's dataset, read-only. Decoded frames are cached: every pane and the
-        3D view read the same frame when the time cursor moves, and scrubbing revisits frames."""
-        cached = self._frames.get((cam, kind, t))
-        if cached is not None:
-            return cached
+        """Frame `t` of one camera's dataset as the readers return it: decoded and read-only. Cached:
+        every pane and the 3D view read the same frame when the time cursor moves, and scrubbing
+        revisits frames."""
+        key = (cam, kind, t)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._decode(cam, kind, t, self._read(cam, kind, t))
+            frame.flags.writeable = False
+            self._frames.put(key, frame)
+        return frame
+
+    def _read(self, cam: str, kind: str, t: int) -> np.ndarray:
         if cam not in self.cameras:
             raise KeyError(f"{self.path}: no camera {cam!r} (cameras: {', '.join(self.camera_names)})")
         if not 0 <= t < self.num_frames:
             raise IndexError(f"{self.path}: frame {t} out of range 0..{self.num_frames - 1}")
         ds = self._datasets[(cam, kind)]
         try:
-            frame = ds[t]
+            return ds[t]
         except H5_ERRORS as err:
             raise SceneFormatError(self.path, ds.name, f"frame {t}: cannot be read ({err})") from err
-        frame.flags.writeable = False
-        self._frames.put((cam, kind, t), frame)
-        return frame
+
+    def _decode(self, cam: str, kind: str, t: int, stored: np.ndarray) -> np.ndarray:
+        """Depth in float32 metres (scaled, or checked for NaN/inf), masks as bool, colour as stored."""
+        if kind == "gripper_mask":
+            return stored.astype(bool, copy=False)
+        if kind != "depth":
+            return stored
+        scale = self._depth_scales[cam]
+        if scale is not None:
+            return np.multiply(stored, np.float32(scale), dtype=np.float32)
+        schema.check_depth_values(self.path, schema.camera_field(cam, "depth"), stored, f"frame {t}: ")
+        return stored
 
     def rgb(self, cam: str, t: int) -> np.ndarray:
         """Colour image of camera `cam` at frame `t`: (H, W, 3) uint8, read-only."""
         return self._frame(cam, "rgb", t)
 
     def depth(self, cam: str, t: int) -> np.ndarray:
-        """Depth of camera `cam` at frame `t`: (H, W) float32 metres, 0 = invalid; NaN/inf raise.
-
-        Read-only when stored as float32 metres (copy it to change it)."""
-        raw = self._frame(cam, "depth", t)
-        scale = self._depth_scales[cam]
-        if scale is not None:
-            return np.multiply(raw, np.float32(scale), dtype=np.float32)
-        schema.check_depth_values(self.path, schema.camera_field(cam, "depth"), raw, f"frame {t}: ")
-        return raw
+        """Depth of camera `cam` at frame `t`: (H, W) float32 metres, 0 = invalid, read-only; NaN/inf
+        raise."""
+        return self._frame(cam, "depth", t)
 
     def depth_scale(self, cam: str) -> float | None:
         """Metres per stored unit when camera `cam` stores depth as uint16; None for float32 metres."""
@@ -139,10 +149,10 @@ class Scene:
         return (cam, "gripper_mask") in self._datasets
 
     def gripper_mask(self, cam: str, t: int) -> np.ndarray | None:
-        """Gripper mask of camera `cam` at frame `t`: (H, W) bool, or None when not recorded."""
+        """Gripper mask of camera `cam` at frame `t`: (H, W) bool, read-only, or None when not recorded."""
         if cam in self.cameras and not self.has_gripper_mask(cam):
             return None
-        return self._frame(cam, "gripper_mask", t).astype(bool, copy=False)
+        return self._frame(cam, "gripper_mask", t)
 
 
 def open_scene(path: str | Path) -> Scene:
