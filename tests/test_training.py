@@ -10,7 +10,15 @@ import torch
 from safetensors.torch import load_file
 
 from geo4d_studio.diffusion.dataset import model_batch
-from geo4d_studio.diffusion.train import Trainer, TrainOptions, VAEObjective, train
+from geo4d_studio.diffusion.train import (
+    VAE_LR,
+    VAE_WARMUP_STEPS,
+    Trainer,
+    TrainOptions,
+    VAEObjective,
+    train,
+    vae_lr,
+)
 from geo4d_studio.errors import Geo4DError
 
 
@@ -170,6 +178,33 @@ def test_fine_tuning_an_exported_pipeline_keeps_its_vaes_and_trains_the_unet(
         TrainOptions(
             preset="tiny", data=sample_path, out=tmp_path / "x", init_from=source, cross_view_attention=False
         ).model_config()
+
+
+def test_only_the_chosen_phases_run_when_refining_a_pipeline(sample_path: Path, tmp_path: Path) -> None:
+    first = train(tiny_options(sample_path, tmp_path / "first", vae_steps=1, unet_steps=1))
+    source = Path(first["export_dir"])
+    refined = train(
+        tiny_options(sample_path, tmp_path / "pm", vae_steps=2, init_from=source, phases=("pointmap_vae",))
+    )
+    assert refined["steps_done"] == 2 and refined["pointmap_vae_median_error_m"] > 0
+    weights = "diffusion_pytorch_model.safetensors"
+    for name, changed in (("rgb_vae", False), ("pointmap_vae", True), ("unet", False)):
+        before, after = (
+            load_file(str(source / name / weights)),
+            load_file(str(tmp_path / "pm/pipeline" / name / weights)),
+        )
+        assert any(not torch.equal(before[k], after[k]) for k in before) == changed, name
+    with pytest.raises(Geo4DError, match="--phases: unknown"):
+        tiny_options(sample_path, tmp_path / "x", phases=("vae",)).phase_steps()
+
+
+def test_vae_learning_rate_warms_up_then_decays_to_zero() -> None:
+    rates = [vae_lr(step, 1000) for step in range(1000)]
+    peak = max(rates)
+    assert rates[0] < 0.02 * peak and rates.index(peak) == VAE_WARMUP_STEPS - 1
+    assert all(a >= b for a, b in zip(rates[99:], rates[100:], strict=False))  # then only falls
+    assert rates[-1] < 1e-4 * peak and peak == pytest.approx(VAE_LR, rel=0.01)
+    assert vae_lr(0, 6) == pytest.approx(VAE_LR)  # short phases: no warm-up
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--workers", "-1"), ("--max-minutes", "-2")])

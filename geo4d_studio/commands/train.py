@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from geo4d_studio.diffusion.config import TRAINING_PHASES
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` sub-command."""
@@ -35,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exported pipeline or run directory whose VAEs to reuse (skips phases 1-2)",
     )
     parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=TRAINING_PHASES,
+        help="run only these phases (default: all three, or only unet with --vaes-from or --init-from a "
+        "pipeline); e.g. --init-from model --phases pointmap_vae refines the shipped pointmap VAE",
+    )
+    parser.add_argument(
         "--no-cross-view-attention", action="store_true", help="ablation: views do not attend"
     )
     parser.add_argument("--no-3d-loss", action="store_true", help="ablation: drop the cross-view 3D loss")
@@ -48,7 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="stop after this long: checkpoint and export; --resume continues",
     )
-    parser.add_argument("--lr", type=float, default=1e-4, help="U-Net learning rate (the VAEs use 5e-4)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=1e-4,
+        help="U-Net learning rate (the VAEs use 5e-4 with warm-up and cosine decay over --vae-steps)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--log-every", type=int, default=10, help="steps between log lines")
@@ -79,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             vaes_from=args.vaes_from,
             cross_view_attention=not args.no_cross_view_attention,
             use_3d_loss=not args.no_3d_loss,
+            phases=tuple(args.phases) if args.phases else None,
             batch_size=args.batch_size,
             vae_batch=args.vae_batch,
             workers=args.workers,

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+TRAINING_PHASES = ("rgb_vae", "pointmap_vae", "unet")  # in the order a full training run takes them
+
 
 @dataclass
 class ModelConfig:

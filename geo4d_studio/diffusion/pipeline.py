@@ -18,6 +18,7 @@ import torch
 
 from geo4d_studio.diffusion.checkpoint import init_from_svd, load_components, save_components
 from geo4d_studio.diffusion.config import ModelConfig
+from geo4d_studio.diffusion.cuda_graph import GraphCache
 from geo4d_studio.diffusion.normalize import (
     as_tensor,
     model_to_pointmap,
@@ -123,7 +124,13 @@ def model_inputs(
 
 
 class Geo4DPipeline:
-    """RGB VAE + pointmap VAE + two-view U-Net + config; `__call__` produces a Generation."""
+    """RGB VAE + pointmap VAE + two-view U-Net + config; `__call__` produces a Generation.
+
+    On CUDA the sampler replays CUDA graphs of the denoiser (captured at the first generation of each
+    shape, kept until the pipeline moves); set `use_cuda_graphs = False` to run it eagerly.
+    """
+
+    use_cuda_graphs = True
 
     def __init__(
         self,
@@ -135,6 +142,7 @@ class Geo4DPipeline:
     ) -> None:
         self.rgb_vae, self.pointmap_vae, self.unet, self.config = rgb_vae, pointmap_vae, unet, config
         self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.graphs = GraphCache()
 
     # construction and I/O -------------------------------------------------------------------------
     @classmethod
@@ -171,6 +179,7 @@ class Geo4DPipeline:
         """Move every component (device None/"auto": CUDA if available; dtype None: the device's default)."""
         device = resolve_device(device)
         dtype = dtype or default_dtype(device)
+        self.graphs.clear()  # they point at the parameters' old memory
         for module in self.components.values():
             torch.nn.Module.to(module, device=device, dtype=dtype).eval()  # diffusers' .to() warns on dtype
         return self
@@ -268,6 +277,7 @@ class Geo4DPipeline:
             guidance=guidance,
             generator=torch.Generator().manual_seed(int(seed)),
             callback=self._preview_callback(callback_on_step_end),
+            graphs=self.graphs if self.use_cuda_graphs else None,
         )
         keep = len(frame_indices)
         outputs = self._to_scene_space(

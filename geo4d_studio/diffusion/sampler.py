@@ -2,7 +2,8 @@
 
 The unconditional branch zeroes the condition latents (what condition dropout trained). The guidance
 scale rises linearly over the generated frames, from `guidance_min` at frame 1 to `guidance` at frame F.
-Noise comes from a seeded CPU `torch.Generator`, so results do not depend on the device's RNG.
+Noise comes from a seeded CPU `torch.Generator`, so results do not depend on the device's RNG. On CUDA,
+given a `GraphCache`, the denoiser runs as a captured CUDA graph (see `cuda_graph`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from geo4d_studio.diffusion.config import ModelConfig
+from geo4d_studio.diffusion.cuda_graph import GraphCache
 from geo4d_studio.diffusion.edm import edm_denoise
 
 StepCallback = Callable[[int, int, tuple[torch.Tensor, torch.Tensor]], bool | None]
@@ -43,11 +45,13 @@ def guided_denoise(
     cond_n: torch.Tensor,
     cond_m: torch.Tensor,
     sigma: torch.Tensor,
-    scales: torch.Tensor,
+    scales: torch.Tensor | None,
     sigma_data: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """CFG-combined denoised latents; conditional and unconditional branches run as one batch."""
-    if bool((scales == 1.0).all()):
+    """CFG-combined denoised latents; conditional and unconditional branches run as one batch.
+
+    `scales` (F,) on the latents' device, or None for no guidance (every scale 1)."""
+    if scales is None:
         return edm_denoise(unet, x_n, x_m, cond_n, cond_m, sigma, sigma_data)
     b = x_n.shape[0]
     d_n, d_m = edm_denoise(
@@ -59,7 +63,7 @@ def guided_denoise(
         sigma.reshape(-1).expand(b).repeat(2),
         sigma_data,
     )
-    w = scales.to(x_n.device).reshape(1, -1, 1, 1, 1)
+    w = scales.reshape(1, -1, 1, 1, 1)
     return tuple(d[b:] + w * (d[:b] - d[b:]) for d in (d_n, d_m))
 
 
@@ -75,9 +79,11 @@ def sample_euler(
     guidance: float | None = None,
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
+    graphs: GraphCache | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample future latents (B, F, 8, h, w) of both views from condition latents (B, 8, h, w).
 
+    With `graphs` and the latents on CUDA, the denoiser is replayed from a CUDA graph kept in `graphs`.
     `callback(step, steps, (x0_n, x0_m))` runs after every step with the current denoised estimate;
     returning False raises GenerationCancelled.
     """
@@ -87,12 +93,20 @@ def sample_euler(
     guidance = cfg.guidance_max if guidance is None else guidance
     shape = (cond_n.shape[0], frames, *cond_n.shape[1:])
     sigmas = karras_sigmas(steps, cfg.sigma_min, cfg.sigma_max, cfg.rho).to(cond_n.device)
-    scales = guidance_ramp(frames, cfg.guidance_min, guidance)
+    ramp = guidance_ramp(frames, cfg.guidance_min, guidance)
+    scales = None if bool((ramp == 1.0).all()) else ramp.to(cond_n.device)
     x_n = torch.randn(shape, generator=generator).to(cond_n.device) * sigmas[0]  # float32 state
     x_m = torch.randn(shape, generator=generator).to(cond_n.device) * sigmas[0]
+
+    def denoise(x_n, x_m, sigma, cond_n, cond_m) -> tuple[torch.Tensor, torch.Tensor]:
+        return guided_denoise(unet, x_n, x_m, cond_n, cond_m, sigma, scales, cfg.sigma_data)
+
+    if graphs is not None and cond_n.device.type == "cuda":
+        key = (id(unet), shape, cond_n.device, cond_n.dtype, cfg.sigma_data, tuple(ramp.tolist()))
+        denoise = graphs.get(key, denoise, x_n, x_m, sigmas[0], cond_n, cond_m)
     for i in range(steps):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        d_n, d_m = guided_denoise(unet, x_n, x_m, cond_n, cond_m, sigma, scales, cfg.sigma_data)
+        d_n, d_m = denoise(x_n, x_m, sigma, cond_n, cond_m)
         x_n = x_n + (x_n - d_n) / sigma * (sigma_next - sigma)
         x_m = x_m + (x_m - d_m) / sigma * (sigma_next - sigma)
         if callback is not None and callback(i + 1, steps, (d_n, d_m)) is False:
