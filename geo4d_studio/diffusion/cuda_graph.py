@@ -23,6 +23,7 @@ class GraphedDenoiser:
     """`denoise(x_n, x_m, sigma, cond_n, cond_m)` captured once for the shapes of the example inputs."""
 
     def __init__(self, denoise: Callable[..., tuple[torch.Tensor, torch.Tensor]], *example: torch.Tensor):
+        self.denoise = denoise  # keeps alive what it closes over: the graph reads those tensors' memory
         self.inputs = tuple(t.detach().clone() for t in example)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
