@@ -4,8 +4,8 @@ A small U-Net's step is bound by Python and kernel-launch overhead, not by the G
 captured graph removes both. A graph holds fixed input buffers (noisy latents, sigma, condition
 latents) and fixed outputs; each call copies its inputs in, replays and returns copies of the outputs.
 Graphs are kept per (shapes, dtype, guidance ramp) in a `GraphCache` and reused by later generations.
-Where capture fails (a model with an operation that cannot be captured), the cache warns once and the
-sampler runs eagerly: same results, only slower.
+Where capture fails (a model with an operation that cannot be captured), the cache warns once for that
+shape and the sampler runs eagerly: same results, only slower.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import torch
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 WARMUP_CALLS = 2
 
 

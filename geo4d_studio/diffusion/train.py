@@ -28,7 +28,6 @@ from geo4d_studio.diffusion.config import TRAINING_PHASES, ModelConfig
 from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes, model_batch
 from geo4d_studio.errors import CheckpointError, Geo4DError
 
-PHASES = TRAINING_PHASES
 KL_WEIGHT = 1e-6
 VAE_LR = 5e-4
 VAE_WARMUP_STEPS = 100
@@ -100,12 +99,13 @@ class TrainOptions:
     def phase_steps(self) -> dict[str, int]:
         """Steps per phase: `phases` when given, else all three, or only the U-Net when the VAEs are
         reused (`vaes_from`) or fine-tuned from (`init_from` a pipeline)."""
-        unknown = sorted(set(self.phases or ()) - set(PHASES))
+        unknown = sorted(set(self.phases or ()) - set(TRAINING_PHASES))
         if unknown:
-            raise Geo4DError(f"--phases: unknown {unknown} (choose from {', '.join(PHASES)})")
-        default = ("unet",) if self.vaes_from or self.fine_tunes() else PHASES
+            raise Geo4DError(f"--phases: unknown {unknown} (choose from {', '.join(TRAINING_PHASES)})")
+        default = ("unet",) if self.vaes_from or self.fine_tunes() else TRAINING_PHASES
         chosen = self.phases or default
-        return {p: (self.unet_steps if p == "unet" else self.vae_steps) * (p in chosen) for p in PHASES}
+        steps = {"rgb_vae": self.vae_steps, "pointmap_vae": self.vae_steps, "unet": self.unet_steps}
+        return {phase: steps[phase] * (phase in chosen) for phase in TRAINING_PHASES}
 
 
 def vae_lr(step: int, steps: int) -> float:
@@ -237,8 +237,8 @@ class Trainer:
         opt_pm = torch.optim.AdamW(pm_obj.parameters(), lr=VAE_LR, weight_decay=0.0)
         opt_unet = torch.optim.AdamW(self.unet.parameters(), lr=opts.lr, weight_decay=1e-2)
         prepared = self.accelerator.prepare(rgb_obj, pm_obj, self.unet, opt_rgb, opt_pm, opt_unet)
-        self.models = dict(zip(PHASES, prepared[:3], strict=True))
-        self.optimizers = dict(zip(PHASES, prepared[3:], strict=True))
+        self.models = dict(zip(TRAINING_PHASES, prepared[:3], strict=True))
+        self.optimizers = dict(zip(TRAINING_PHASES, prepared[3:], strict=True))
         self.ema = EMA(self.accelerator.unwrap_model(self.models["unet"]), opts.ema_decay)
         self.step = 0
         self.summary: dict = {"pointmap_vae_median_error_m": None}
@@ -274,7 +274,7 @@ class Trainer:
     # ----- phases -------------------------------------------------------------------------------
     def phase_at(self, step: int) -> tuple[str, int]:
         """(phase, step within the phase) of global step `step`."""
-        for phase in PHASES:
+        for phase in TRAINING_PHASES:
             if step < self.steps[phase]:
                 return phase, step
             step -= self.steps[phase]
