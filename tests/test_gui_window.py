@@ -100,6 +100,37 @@ def test_window_shows_every_camera_with_recorded_rgb_and_depth(window: MainWindo
         assert rgb[vs, us].std() > 5, "the sampled pixels should not be a flat colour"
 
 
+def test_selecting_generations_reuses_the_pane_items_and_still_draws(
+    window: MainWindow, oracle_generation, qtbot
+):
+    """Rebuilding the grid deletes no graphics item (deleting pyqtgraph items while their scene lives
+    can crash Qt): the same views come back, the scene does not grow, and the panes draw the frame."""
+    session, panes = window.session, window.panes
+    recorded = dict(panes.cells)
+    gen_id = session.add_generation(
+        oracle_generation(session.scene, session.ref_camera, session.other_camera, 0, [1, 2])
+    )
+    with_generation = dict(panes.cells)
+    assert set(with_generation) > set(recorded) and ("gen RGB", session.ref_camera) in with_generation
+    items = len(panes.canvas.scene().items())
+    for _ in range(3):
+        session.select_generation(None)
+        assert panes.cells.keys() == recorded.keys()
+        assert all(panes.cells[key] is cell for key, cell in recorded.items())
+        session.select_generation(gen_id)
+        assert all(panes.cells[key] is cell for key, cell in with_generation.items())
+        assert len(panes.canvas.scene().items()) == items
+    session.select_generation(None)
+    session.set_frame(1)
+    qtbot.wait(50)
+    cam = session.ref_camera
+    rgb = session.scene.rgb(cam, 1)
+    us, vs = pixel_grid(*rgb.shape[:2])
+    shown = rendered_at(panes, panes.cells[("RGB", cam)], us, vs).astype(int)
+    assert (np.abs(shown - rgb[vs, us].astype(int)).max(axis=1) <= 8).mean() >= 0.9
+    assert with_generation[("gen RGB", cam)].image.image is None, "hidden cells keep no pixels"
+
+
 def test_depth_pane_uses_the_colour_map_over_the_chosen_range(window: MainWindow, qtbot):
     session, panes = window.session, window.panes
     cam = session.scene.camera_names[0]

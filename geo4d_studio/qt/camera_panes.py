@@ -71,7 +71,9 @@ class CameraPanes(QWidget):
         super().__init__(parent)
         self.setObjectName("CameraPanes")
         self.session = session
-        self.cells: dict[tuple[str, str], PaneCell] = {}
+        self.cells: dict[tuple[str, str], PaneCell] = {}  # the cells shown now
+        self._pool: dict[tuple[str, str], PaneCell] = {}  # every cell ever made, by (row, camera)
+        self._labels: dict[tuple[int, int], pg.LabelItem] = {}  # row and column titles, by position
         self._depth_lut, self._error_lut = _lut(DEPTH_COLORMAP), _lut(ERROR_COLORMAP)
 
         self.depth_min = self._spin(0.0, 0.05, "Depth colour map: metres at the first colour")
@@ -146,26 +148,45 @@ class CameraPanes(QWidget):
         return RECORDED_ROWS + (GENERATED_ROWS if self.session.generation is not None else ())
 
     def rebuild(self, *_: object) -> None:
-        """Recreate the grid (only when the scene, visible cameras or generation change)."""
-        self.canvas.clear()
+        """Lay the grid out again (only when the scene, visible cameras or generation change).
+
+        Labels and cells are made once per grid position and (row, camera), and reused: deleting
+        pyqtgraph items while their graphics scene lives can crash Qt, so none is ever deleted.
+        """
+        for item in list(self.canvas.ci.items):
+            self.canvas.ci.removeItem(item)
+        for cell in self.cells.values():
+            cell.image.clear()  # hidden cells keep no pixels
+            cell.outline.clear()
         self.cells = {}
         scene = self.session.scene
         if scene is not None:
             cameras = self.session.visible_cameras
             for col, cam in enumerate(cameras, start=1):
-                self.canvas.addLabel(self._column_title(cam), row=0, col=col)
+                self._place_label(self._column_title(cam), row=0, col=col)
             for row_index, row in enumerate(self.rows(), start=1):
-                self.canvas.addLabel(row, row=row_index, col=0, angle=-90)
+                self._place_label(row, row=row_index, col=0, angle=-90)
                 for col, cam in enumerate(cameras, start=1):
-                    self.cells[(row, cam)] = self._make_cell(row, cam, row_index, col)
+                    cell = self._pool.get((row, cam)) or self._make_cell(row, cam)
+                    self._pool[(row, cam)] = self.cells[(row, cam)] = cell
+                    self.canvas.addItem(cell.view, row=row_index, col=col)
         self.redraw()
+
+    def _place_label(self, text: str, row: int, col: int, angle: int = 0) -> None:
+        label = self._labels.get((row, col))
+        if label is None:
+            label = self._labels[(row, col)] = pg.LabelItem(text, angle=angle)
+        else:
+            label.setText(text)
+        self.canvas.addItem(label, row=row, col=col)
 
     def _column_title(self, cam: str) -> str:
         role = {self.session.ref_camera: " (n)", self.session.other_camera: " (m)"}.get(cam, "")
         return f"<b>{cam}</b>{role}"
 
-    def _make_cell(self, row: str, cam: str, row_index: int, col: int) -> PaneCell:
-        view = self.canvas.addViewBox(row=row_index, col=col, lockAspect=True, invertY=True, enableMenu=False)
+    @staticmethod
+    def _make_cell(row: str, cam: str) -> PaneCell:
+        view = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         view.disableAutoRange()
         view.setObjectName(f"{row}:{cam}")
         image = pg.ImageItem(axisOrder="row-major")
