@@ -152,6 +152,8 @@ def test_voxel_downsample_edge_cases():
         voxel_downsample(one, red, 0.0)
     with pytest.raises(ValueError, match="voxel size"):
         voxel_downsample(one, red, float("nan"))
+    with pytest.raises(ValueError, match="too small for the extent"):  # voxel indices past int32
+        voxel_downsample(np.array([[3e6, 0.0, 0.0]]), red, 1e-3)
     with pytest.raises(ValueError, match="colours"):
         voxel_downsample(np.zeros((2, 3)), red, 0.1)
 
@@ -185,6 +187,36 @@ def test_fuse_views_with_voxels_merges_overlapping_views():
     expected = reference_voxels(*fuse_views(views), 0.05)
     for ours, theirs in zip(fuse_views(views, voxel_m=0.05), expected, strict=True):
         assert np.array_equal(ours, theirs)
+
+
+def test_two_threads_voxelise_like_one(monkeypatch):
+    """Large clouds are voxelised in two halves by two threads and merged: same voxels, same order,
+    same float64 sums as one pass, also when the split falls inside a view and for plain points."""
+    rng = np.random.default_rng(11)
+    views = [
+        random_view(rng, h=27, w=32, eye=eye) for eye in ((0.4, -0.3, 0.9), (-0.5, 0.2, 0.7), (0.0, 0.6, 1.1))
+    ]
+    monkeypatch.setattr(fusion, "PARALLEL_PIXELS", 0)
+    for voxel_m in (0.05, 0.2):
+        expected = reference_voxels(*fuse_views(views), voxel_m)
+        for ours, theirs in zip(fuse_views(views, voxel_m=voxel_m), expected, strict=True):
+            assert np.array_equal(ours, theirs)
+    points = rng.normal(0.0, 0.3, (5000, 3)).astype(np.float32)
+    colors = rng.integers(0, 256, (5000, 3), dtype=np.uint8)
+    for ours, theirs in zip(
+        voxel_downsample(points, colors, 0.1), reference_voxels(points, colors, 0.1), strict=True
+    ):
+        assert np.array_equal(ours, theirs)
+
+
+def test_halves_split_the_pixels_at_a_row_near_the_middle():
+    rng = np.random.default_rng(12)
+    flats = [fusion._flat_view(random_view(rng, h=h, w=10)) for h in (5, 8, 4)]  # 170 pixels
+    first, second = fusion._halves(flats)
+    depth = np.concatenate([flat[0] for flat in flats])
+    halves = [np.concatenate([flat[0] for flat in half]) for half in (first, second)]
+    assert np.array_equal(np.concatenate(halves), depth, equal_nan=True)
+    assert len(halves[0]) == 90 and all(len(flat[0]) % flat[4] == 0 for flat in first + second)
 
 
 def test_kernels_compile_without_a_writable_cache(monkeypatch):
