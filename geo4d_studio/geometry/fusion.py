@@ -68,16 +68,6 @@ def _valid(depth_bits: np.ndarray, pixel: int) -> bool:
 
 
 @_jit
-def _count_valid(depth: np.ndarray) -> int:
-    """Number of valid pixels of a flat depth image."""
-    depth_bits = depth.view(np.uint32)
-    count = 0
-    for pixel in range(depth.size):
-        count += _valid(depth_bits, pixel)
-    return count
-
-
-@_jit
 def _write_view(
     depth: np.ndarray,
     rgb: np.ndarray,
@@ -85,9 +75,9 @@ def _write_view(
     centre: np.ndarray,
     points: np.ndarray,
     colors: np.ndarray,
-) -> None:
+) -> int:
     """Write `depth * direction + centre` and the colour of each valid pixel of a view (flat depth (n,),
-    rgb and directions (n, 3)) to consecutive rows of `points` and `colors`.
+    rgb and directions (n, 3)) to consecutive rows of `points` and `colors`; returns how many.
 
     Valid pixels come in runs (rows of a surface); each run is copied by loops over unsigned indices,
     which LLVM vectorises (numba's wrap-around of negative signed indices prevents that).
@@ -115,16 +105,19 @@ def _write_view(
         for k in range(three * length):
             out_rgb[three * dst + k] = in_rgb[three * src + k]
         row += pixel - first
+    return row
 
 
 @intrinsic
 def _prefetch(typingctx, array, index):  # noqa: ARG001 (numba's intrinsic signature)
-    """Ask the CPU to load `array[index]` into its caches (a hint: no effect on any result)."""
+    """Ask the CPU to load element `index` of a 1-D array (row `index` of an N-D C-contiguous one) into
+    its caches: a hint, with no effect on any result."""
 
     def codegen(context, builder, signature, args):
         array_type = signature.args[0]
         data = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, data, [args[1]])
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        pointer = cgutils.get_item_pointer(context, builder, array_type, data, [index])
         byte_pointer, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         prefetch = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0"
@@ -261,8 +254,8 @@ def _merge_voxels(
         for c in range(chunk):
             candidate = table[slots[c]]
             if candidate >= 0:
-                _prefetch(keys, candidate * 4)
-                _prefetch(sums, candidate * 6)
+                _prefetch(keys, candidate)
+                _prefetch(sums, candidate)
         for c in range(chunk):
             later = start + c
             i, j, k = later_keys[later, 0], later_keys[later, 1], later_keys[later, 2]
@@ -389,13 +382,13 @@ def fuse_views(views: Sequence[View], voxel_m: float | None = None) -> tuple[np.
     flat_views = [_flat_view(view) for view in views]
     if voxel_m is not None:
         return _voxelize(flat_views, voxel_m)
-    counts = [_count_valid(flat[0]) for flat in flat_views]
-    points = np.empty((sum(counts), 3), dtype=np.float32)
-    colors = np.empty((sum(counts), 3), dtype=np.uint8)
-    start = 0
-    for flat, count in zip(flat_views, counts, strict=True):
-        _write_view(*flat[:4], points[start : start + count], colors[start : start + count])
-        start += count
+    pixels = sum(len(flat[0]) for flat in flat_views)
+    points = np.empty((pixels, 3), dtype=np.float32)  # room for every pixel; the valid ones are kept
+    colors = np.empty((pixels, 3), dtype=np.uint8)
+    count = 0
+    for flat in flat_views:
+        count += _write_view(*flat[:4], points[count:], colors[count:])
+    points, colors = points[:count], colors[:count]
     return points, colors
 
 
