@@ -3,11 +3,13 @@
 Both sides start from the same numpy arrays (rgb uint8, depth float32 metres, K, T_world_cam) and end
 with numpy points and colours, so conversions count on both sides. A warm-up call first loads (or, the
 first time ever, compiles) the numba kernels and fills the pixel-ray caches; Open3D gets the same
-warm-up. Each side is timed for at least `--repeats` runs and at least `--min-seconds`, and the best
-wall-clock time counts (the run least disturbed by other load). Prints a markdown table with the
-speed-up ratio; `--write` also saves it to docs/benchmarks/fusion.md.
+warm-up. Each row is measured in `--rounds` rounds; in each, each side is timed for at least
+`--repeats` runs and at least `--min-seconds`, and its best wall-clock time counts (the run least
+disturbed by other load). The times shown are medians over the rounds; the speed-up is the median of
+the rounds' ratios, with their range (both sides' times drift with the shared machine's load, Open3D's
+by up to 2x). Prints a markdown table; `--write` also saves it to docs/benchmarks/fusion.md.
 
-    .venv/bin/python benchmarks/fusion.py [--repeats 7] [--min-seconds 1] [--write]
+    .venv/bin/python benchmarks/fusion.py [--rounds 5] [--repeats 7] [--min-seconds 0.5] [--write]
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def best_seconds(fn, repeats: int, min_seconds: float) -> float:
     return min(times)
 
 
-def run(repeats: int, min_seconds: float) -> str:
+def run(repeats: int, min_seconds: float, rounds: int) -> str:
     cases = []
     scenes = sample_scenes()
     if scenes:
@@ -98,19 +100,28 @@ def run(repeats: int, min_seconds: float) -> str:
         cases.append((f"{scenes[0].name} frame 0, {len(views)} x {h}x{w}", views))
     cases.append(("synthetic, 4 x 480x640", synthetic_views()))
     rows = [
-        "| frame | voxel | points (ours / Open3D) | ours ms | Open3D ms | speed-up |",
+        "| frame | voxel | points (ours / Open3D) | ours ms | Open3D ms | speed-up (median, range) |",
         "|---|---|---|---|---|---|",
     ]
     for label, views in cases:
         for voxel in (None, VOXEL_M):
             ours_points, _ = fuse_views(views, voxel_m=voxel)
             o3d_points, _ = open3d_fuse(views, voxel)
-            ours = best_seconds(lambda v=views, x=voxel: fuse_views(v, voxel_m=x), repeats, min_seconds)
-            theirs = best_seconds(lambda v=views, x=voxel: open3d_fuse(v, x), repeats, min_seconds)
+            times = np.array(
+                [
+                    [
+                        best_seconds(lambda v=views, x=voxel: fuse_views(v, voxel_m=x), repeats, min_seconds),
+                        best_seconds(lambda v=views, x=voxel: open3d_fuse(v, x), repeats, min_seconds),
+                    ]
+                    for _ in range(rounds)
+                ]
+            )
+            ours, theirs = np.median(times, axis=0)
+            ratios = times[:, 1] / times[:, 0]
             rows.append(
                 f"| {label} | {'-' if voxel is None else f'{voxel * 1000:g} mm'} | "
                 f"{len(ours_points)} / {len(o3d_points)} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | "
-                f"{theirs / ours:.1f}x |"
+                f"{np.median(ratios):.1f}x ({ratios.min():.1f}-{ratios.max():.1f}x) |"
             )
     return "\n".join(rows)
 
@@ -119,11 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
-        "--min-seconds", type=float, default=1.0, help="time each side for at least this long"
+        "--min-seconds", type=float, default=0.5, help="time each side of a round for at least this long"
     )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per row (ratio: median of the rounds)")
     parser.add_argument("--write", action="store_true", help="also write docs/benchmarks/fusion.md")
     args = parser.parse_args()
-    table = run(args.repeats, args.min_seconds)
+    table = run(args.repeats, args.min_seconds, args.rounds)
     print(table)
     if args.write:
         import open3d as o3d
@@ -147,8 +159,9 @@ def main() -> None:
             f"- Baseline: Open3D {o3d.__version__} `RGBDImage.create_from_color_and_depth` + "
             "`PointCloud.create_from_rgbd_image` per view, merged with `+=`, then `voxel_down_sample`; "
             "colours back to uint8.\n\n"
-            f"Best wall-clock time of at least {args.repeats} runs and {args.min_seconds:g} s per side, "
-            "after a warm-up, both measured in the same run. "
+            f"Per row {args.rounds} rounds; in each, the best wall-clock time of each side over at least "
+            f"{args.repeats} runs and {args.min_seconds:g} s, after a warm-up. Times: medians over the "
+            "rounds; speed-up: median of the rounds' ratios (range in brackets). "
             f"Machine: {machine}, {time.strftime('%Y-%m-%d')}, load average {load} "
             f"on {os.cpu_count()} cores while measuring (under heavy shared load the ratios move by up "
             "to ~2x between runs; compare rows of one run, not across runs).\n\n"

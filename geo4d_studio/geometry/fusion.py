@@ -213,12 +213,14 @@ def _accumulate_voxels(
                 voxel = above[c]
                 if voxel < 0 or not (i == keys[voxel, 0] and j == keys[voxel, 1] and k == keys[voxel, 2]):
                     slot, voxel = _find_voxel(table, keys, i, j, k, row_slots[c])
-                    if voxel < 0:  # a new voxel
-                        voxel = table[slot] = voxels
+                    if voxel < 0:  # a new voxel: its record starts with this point
+                        voxel = above[c] = table[slot] = voxels
                         voxels += 1
-                        keys[voxel, 0], keys[voxel, 1], keys[voxel, 2], keys[voxel, 3] = i, j, k, 0
-                        for axis in range(6):
-                            sums[voxel, axis] = 0.0
+                        keys[voxel, 0], keys[voxel, 1], keys[voxel, 2], keys[voxel, 3] = i, j, k, 1
+                        for axis in range(3):
+                            sums[voxel, axis] = row_points[c, axis]
+                            sums[voxel, 3 + axis] = rgb[start + c, axis]
+                        continue
             above[c] = voxel
             keys[voxel, 3] += 1
             p = start + c
@@ -278,9 +280,15 @@ def _voxel_means(keys: np.ndarray, sums: np.ndarray, voxels: int) -> tuple[np.nd
     mean_points = np.empty((voxels, 3), np.float32)
     mean_colors = np.empty((voxels, 3), np.uint8)
     for voxel in range(voxels):
+        count = keys[voxel, 3]
+        if count == 1:  # one point: its own position and colour (no divisions)
+            for axis in range(3):
+                mean_points[voxel, axis] = sums[voxel, axis]
+                mean_colors[voxel, axis] = sums[voxel, 3 + axis]
+            continue
         for axis in range(3):
-            mean_points[voxel, axis] = sums[voxel, axis] / keys[voxel, 3]
-            mean_colors[voxel, axis] = np.rint(sums[voxel, 3 + axis] / keys[voxel, 3])
+            mean_points[voxel, axis] = sums[voxel, axis] / count
+            mean_colors[voxel, axis] = np.rint(sums[voxel, 3 + axis] / count)
     return mean_points, mean_colors
 
 
