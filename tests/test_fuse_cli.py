@@ -44,6 +44,9 @@ def test_fuse_user_errors_are_one_line(sample_path, tmp_path, capsys):
     assert not out.exists()
     assert main(["fuse", str(sample_path), "--frame", "0", "--cameras", "nope", "--out", str(out)]) == 2
     assert "no camera named nope" in capsys.readouterr().err
+    assert main(["fuse", str(sample_path), "--frame", "0", "--voxel", "1e-12", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(sample_path) in err and "too small for the extent" in err and not out.exists()
     assert main(["fuse", str(sample_path), "--frame", "0", "--out", str(tmp_path / "missing" / "c.ply")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["fuse", str(sample_path), "--frame", "0", "--out", str(tmp_path)]) == 2

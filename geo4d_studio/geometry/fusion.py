@@ -311,7 +311,9 @@ def _accumulate(flat_views: Sequence[FlatView], inv_voxel: float, capacity: int)
     for flat in flat_views:
         voxels, largest = _accumulate_voxels(*flat, inv_voxel, table, keys, sums, voxels)
         if not largest < 2**31 - 1:
-            raise ValueError("voxel too small for the extent of the points (index over 32 bits)")
+            raise ValueError(
+                f"voxels of {1 / inv_voxel:g} m are too small for the extent of the points (index past int32)"
+            )
     return table, keys, sums, voxels
 
 
@@ -405,7 +407,8 @@ def fuse_frame(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fused world cloud of frame `t` of a recording from `cameras` (default: all, in file order).
 
-    Raises Geo4DError naming the file when `t` is out of range or a camera does not exist.
+    Raises Geo4DError naming the file when `t` is out of range, a camera does not exist or the voxel
+    size does not suit the scene.
     """
     if not 0 <= t < scene.num_frames:
         raise Geo4DError(
@@ -422,4 +425,7 @@ def fuse_frame(
         (scene.rgb(name, t), scene.depth(name, t), scene.cameras[name].K, scene.cameras[name].pose(t))
         for name in names
     ]
-    return fuse_views(views, voxel_m=voxel_m)
+    try:
+        return fuse_views(views, voxel_m=voxel_m)
+    except ValueError as error:  # e.g. a voxel too small for the scene's extent
+        raise Geo4DError(f"{scene.path}: frame {t}: {error}") from error
