@@ -127,3 +127,21 @@ def test_baseline_repeats_the_condition_frame_and_scores_it_like_a_model(sample_
     assert result.name == BASELINE_NAME and len(result.pairs) == 2
     assert result.pairs[0][1]["psnr_n"] == pytest.approx(float(np.mean(psnr(clip.rgb_ref, truth))))
     assert 0 < result.mean("absrel_n") < 0.2  # most of the scene stands still
+
+
+def test_autoencoders_column_scores_the_first_models_reconstruction(
+    random_model: Path, sample_path: Path
+) -> None:
+    from geo4d_studio.diffusion.evaluate import AUTOENCODERS_NAME, BASELINE_NAME, evaluate
+
+    results = evaluate([random_model], sample_path, num_pairs=1, steps=1, autoencoders=True, baseline=True)
+    assert [r.name for r in results] == [
+        random_model.name,
+        f"{random_model.name}: {AUTOENCODERS_NAME}",
+        BASELINE_NAME,
+    ]
+    (pair, generated), (same_pair, reconstructed) = results[0].pairs[0], results[1].pairs[0]
+    assert pair == same_pair and all(
+        np.isfinite(reconstructed[k]) for k in ("psnr_n", "absrel_n", "absrel_m")
+    )
+    assert reconstructed != generated  # the recorded future through the VAEs, not a generation

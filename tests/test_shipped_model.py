@@ -52,3 +52,27 @@ def test_shipped_model_generates_on_a_sample_episode(sample_path: Path) -> None:
     assert valid.mean() > 0.2  # a trained model predicts geometry for much of the view
     assert 0.1 < float(np.median(gen.depth_ref[valid])) < cfg.max_depth_m
     assert gen.rgb_ref.std() > 5  # not a flat image
+
+
+def test_shipped_autoencoders_reconstruct_the_recorded_future_closely(sample_path: Path) -> None:
+    """`reconstruct` encodes and decodes the recorded future: the bound on what the denoiser can reach
+    (depth within a few per cent, images far sharper than a generation can be asked for)."""
+    import torch
+
+    from geo4d_studio.diffusion.evaluate import clip_metrics
+    from geo4d_studio.diffusion.pipeline import Geo4DPipeline, future_frame_indices
+    from geo4d_studio.scene import open_scene
+
+    torch.set_num_threads(1)
+    pipe = Geo4DPipeline.from_pretrained(DEFAULT_MODEL_DIR, device="cpu")
+    cfg = pipe.config
+    with open_scene(sample_path) as scene:
+        ref, other = scene.camera_names[:2]
+        clip = pipe.reconstruct(scene, ref, other, 10)
+        assert np.array_equal(
+            clip.frame_indices, future_frame_indices(scene, 10, cfg.num_future_frames, cfg.frame_stride)
+        )
+        assert clip.params["autoencoders_only"] and clip.rgb_ref.shape[1:3] == scene.rgb(ref, 0).shape[:2]
+        scores = clip_metrics(scene, clip, cfg.max_depth_m)
+    assert scores["psnr_n"] > 24 and scores["ssim_n"] > 0.85
+    assert scores["absrel_n"] < 0.04 and scores["absrel_m"] < 0.07 and scores["delta1_m"] > 0.93

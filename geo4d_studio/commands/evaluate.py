@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="add a column for the trivial prediction: the condition frame repeated (nothing moves)",
     )
     parser.add_argument(
+        "--autoencoders",
+        action="store_true",
+        help="add a column for the recorded future encoded and decoded by the first model's VAEs: "
+        "the closest any denoiser of that model can come",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         nargs="+",
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         i3d_path=args.i3d,
         baseline=args.baseline,
+        autoencoders=args.autoencoders,
     )
     settings = {
         "data": str(args.data),

@@ -15,7 +15,9 @@ recording's resolution:
 
 The same pairs are used for every model, so columns of one report are comparable. The optional
 baseline column scores the trivial prediction "nothing moves": the recorded condition frame of both
-views repeated for every future frame. A model that does not beat it has not learnt the motion.
+views repeated for every future frame. A model that does not beat it has not learnt the motion. The
+optional autoencoders column scores the recorded future encoded and decoded by the first model's VAEs
+(`Geo4DPipeline.reconstruct`): the closest any denoiser of that model can come to the recording.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ METRICS: dict[str, str] = {
 FVD_KEYS = ("fvd_n", "fvd_m")
 NOT_COMPUTED = "not computed"
 BASELINE_NAME = "repeat condition frame"
+AUTOENCODERS_NAME = "autoencoders only (recorded future)"
 
 
 @dataclass(frozen=True)
@@ -157,13 +160,17 @@ def evaluate_model(
     seed: int = 0,
     i3d=None,
     name: str | None = None,
+    autoencoders_only: bool = False,
 ) -> ModelResult:
-    """Generate every pair with the model in `model_dir` and score it; FVD when `i3d` is given."""
+    """Generate every pair with the model in `model_dir` and score it; FVD when `i3d` is given. With
+    `autoencoders_only`, score the recorded future passed through its autoencoders instead."""
     from geo4d_studio.diffusion.pipeline import Geo4DPipeline
 
     pipe = Geo4DPipeline.from_pretrained(model_dir)
 
     def predict(scene, pair: EvalPair):
+        if autoencoders_only:
+            return pipe.reconstruct(scene, pair.ref, pair.other, pair.start)
         return pipe(scene, pair.ref, pair.other, pair.start, steps=steps, guidance=guidance, seed=seed)
 
     result = ModelResult(name=name or Path(model_dir).name, model_dir=str(model_dir))
@@ -231,9 +238,11 @@ def evaluate(
     seed: int = 0,
     i3d_path: str | Path | None = None,
     baseline: bool = False,
+    autoencoders: bool = False,
 ) -> list[ModelResult]:
     """Evaluate each model on the same `num_pairs` held-out clips of the episodes in `data`; with
-    `baseline`, add the repeated-condition-frame column (clip length and stride of the first model)."""
+    `baseline`, add the repeated-condition-frame column (clip length and stride of the first model);
+    with `autoencoders`, the first model's autoencoders-only column."""
     from geo4d_studio.diffusion.config import ModelConfig
 
     if num_pairs < 1:
@@ -258,6 +267,9 @@ def evaluate(
         evaluate_model(d, pairs, steps=steps, guidance=guidance, seed=seed, i3d=i3d, name=name)
         for d, name in zip(model_dirs, names, strict=True)
     ]
+    if autoencoders:
+        name = f"{names[0]}: {AUTOENCODERS_NAME}"
+        results.append(evaluate_model(model_dirs[0], pairs, i3d=i3d, name=name, autoencoders_only=True))
     return results + ([evaluate_baseline(pairs, configs[0])] if baseline else [])
 
 

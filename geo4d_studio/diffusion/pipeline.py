@@ -249,20 +249,9 @@ class Geo4DPipeline:
         size. Returning False raises GenerationCancelled.
         """
         started = time.perf_counter()
-        cfg = self.config
-        for flag, cam in (("--ref", ref_camera), ("--other", other_camera)):
-            if cam not in scene.cameras:
-                raise Geo4DError(
-                    f"{scene.path}: {flag} {cam!r}: no such camera (cameras: {', '.join(scene.camera_names)})"
-                )
-        if ref_camera == other_camera:
-            raise Geo4DError(f"{scene.path}: --other {other_camera!r}: must differ from --ref")
-        frames = cfg.num_future_frames if num_frames is None else int(num_frames)
-        if frames < 1:
-            raise Geo4DError(f"--frames {frames}: must be at least 1")
         if steps < 1:
             raise Geo4DError(f"--steps {steps}: must be at least 1")
-        frame_indices = future_frame_indices(scene, start_frame, frames, cfg.frame_stride)
+        frames, frame_indices = self._future_frames(scene, ref_camera, other_camera, start_frame, num_frames)
         if device is not None:
             self.to(device)
 
@@ -271,7 +260,7 @@ class Geo4DPipeline:
             self.unet,
             cond_n,
             cond_m,
-            cfg,
+            self.config,
             num_frames=frames,
             steps=steps,
             guidance=guidance,
@@ -283,7 +272,62 @@ class Geo4DPipeline:
         outputs = self._to_scene_space(
             scene, ref_camera, other_camera, start_frame, x_n[0, :keep], x_m[0, :keep]
         )
-        elapsed = time.perf_counter() - started
+        params = {
+            "steps": int(steps),
+            "guidance": float(guidance),
+            "seed": int(seed),
+            "num_frames_generated": frames,
+        }
+        return self._generation(
+            scene, ref_camera, other_camera, start_frame, frame_indices, outputs, params, started
+        )
+
+    def reconstruct(
+        self, scene, ref_camera: str, other_camera: str, start_frame: int, num_frames: int | None = None
+    ) -> Generation:
+        """The recorded future of views n and m passed through the autoencoders only (encoded, then
+        decoded): the closest any denoiser of this model can come to the recording. Its gap to the
+        recording is the autoencoders' share of a generation's error."""
+        started = time.perf_counter()
+        frames, frame_indices = self._future_frames(scene, ref_camera, other_camera, start_frame, num_frames)
+        views = model_inputs(scene, ref_camera, other_camera, frame_indices, self.config, with_masks=False)
+        lat_n = self.encode_condition(views["rgb_n"], views["pm_n"])
+        lat_m = self.encode_condition(views["rgb_m"], views["pm_m_in_n"])
+        outputs = self._to_scene_space(scene, ref_camera, other_camera, start_frame, lat_n, lat_m)
+        params = {"autoencoders_only": True, "num_frames_generated": frames}
+        return self._generation(
+            scene, ref_camera, other_camera, start_frame, frame_indices, outputs, params, started
+        )
+
+    def _future_frames(
+        self, scene, ref_camera: str, other_camera: str, start_frame: int, num_frames: int | None
+    ) -> tuple[int, np.ndarray]:
+        """(frames to generate, recorded frame indices they stand for) of a request; Geo4DError naming
+        the file for an unknown or repeated camera or a bad frame count."""
+        for flag, cam in (("--ref", ref_camera), ("--other", other_camera)):
+            if cam not in scene.cameras:
+                raise Geo4DError(
+                    f"{scene.path}: {flag} {cam!r}: no such camera (cameras: {', '.join(scene.camera_names)})"
+                )
+        if ref_camera == other_camera:
+            raise Geo4DError(f"{scene.path}: --other {other_camera!r}: must differ from --ref")
+        frames = self.config.num_future_frames if num_frames is None else int(num_frames)
+        if frames < 1:
+            raise Geo4DError(f"--frames {frames}: must be at least 1")
+        return frames, future_frame_indices(scene, start_frame, frames, self.config.frame_stride)
+
+    def _generation(
+        self,
+        scene,
+        ref_camera: str,
+        other_camera: str,
+        start_frame: int,
+        frame_indices: np.ndarray,
+        outputs: dict[str, np.ndarray],
+        params: dict,
+        started: float,
+    ) -> Generation:
+        """A Generation of `outputs`, with `params` and the model, device and timing recorded."""
         return Generation(
             id="",
             ref_camera=ref_camera,
@@ -293,15 +337,12 @@ class Geo4DPipeline:
             timestamps=np.asarray(scene.timestamps)[frame_indices],
             **outputs,
             params={
-                "steps": int(steps),
-                "guidance": float(guidance),
-                "seed": int(seed),
-                "num_frames_generated": frames,
-                "frame_stride": cfg.frame_stride,
+                **params,
+                "frame_stride": self.config.frame_stride,
                 "model": str(self.model_dir) if self.model_dir is not None else "(in memory)",
                 "device": str(self.device),
                 "dtype": str(self.dtype).removeprefix("torch."),
-                "elapsed_s": round(elapsed, 3),
+                "elapsed_s": round(time.perf_counter() - started, 3),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )
