@@ -93,6 +93,34 @@ def test_generation_runs_in_a_worker_and_is_saved_listed_and_shown(
     window.close()
 
 
+def test_autoencoders_only_run_reconstructs_the_recorded_future(
+    qtbot, tiny_model, sample_path, tmp_path, errors
+):
+    """The "autoencoders only" run passes the recorded future through the VAEs (no sampling settings)
+    and is saved, listed and shown like a generation."""
+    from geo4d_studio.diffusion.pipeline import Geo4DPipeline
+
+    window = open_window(qtbot, tiny_model, sample_path, tmp_path)
+    session, dock = window.session, window.generation_dock
+    dock.autoencoders_only.setChecked(True)
+    assert not dock.steps.isEnabled() and not dock.seed.isEnabled() and dock.horizon.isEnabled()
+    window.timeline.start.setValue(2)
+    dock.start()
+    qtbot.waitUntil(lambda: not dock.running and dock.runs.topLevelItemCount() == 1, timeout=60_000)
+    assert errors == []
+    gen = session.generation
+    assert gen.params["autoencoders_only"] and "steps" not in gen.params
+    assert dock.runs.topLevelItem(0).text(3) == "VAEs only"
+    expected = Geo4DPipeline.from_pretrained(tiny_model, device="cpu").reconstruct(
+        session.scene, gen.ref_camera, gen.other_camera, 2, dock.horizon.value()
+    )
+    np.testing.assert_array_equal(gen.frame_indices, expected.frame_indices)
+    np.testing.assert_allclose(gen.pointmap_other_in_ref, expected.pointmap_other_in_ref, atol=1e-5)
+    dock.autoencoders_only.setChecked(False)
+    assert dock.steps.isEnabled()
+    window.close()
+
+
 def test_cancel_stops_the_run_and_saves_nothing(qtbot, tiny_model, sample_path, tmp_path, errors):
     window = open_window(qtbot, tiny_model, sample_path, tmp_path)
     dock = window.generation_dock

@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
@@ -105,6 +106,7 @@ class GenerationDock(QDockWidget):
         self.seed: QSpinBox = form.findChild(QSpinBox, "seed")
         self.device: QComboBox = form.findChild(QComboBox, "device")
         self.horizon: QSpinBox = form.findChild(QSpinBox, "horizon")
+        self.autoencoders_only: QCheckBox = form.findChild(QCheckBox, "autoencodersOnly")
         self.run_button: QPushButton = form.findChild(QPushButton, "runButton")
         self.cancel_button: QPushButton = form.findChild(QPushButton, "cancelButton")
         self.progress: QProgressBar = form.findChild(QProgressBar, "progress")
@@ -124,6 +126,7 @@ class GenerationDock(QDockWidget):
         self.horizon.valueChanged.connect(lambda v: window.set(horizon=v))
         window.changed.connect(self._on_window)
         self.run_button.clicked.connect(self.start)
+        self.autoencoders_only.toggled.connect(self._update_enabled)
         self.cancel_button.clicked.connect(self.cancel)
         self.runs.itemClicked.connect(self._on_run_clicked)
         self.device.currentTextChanged.connect(self.device_changed.emit)
@@ -146,8 +149,11 @@ class GenerationDock(QDockWidget):
         ready = self.problem is None and self.session.scene is not None and not self.running
         self.run_button.setEnabled(ready)
         self.cancel_button.setEnabled(self.running)
-        for widget in (self.steps, self.guidance, self.seed, self.device, self.horizon):
-            widget.setEnabled(self.problem is None and not self.running)
+        settable = self.problem is None and not self.running
+        for widget in (self.device, self.horizon, self.autoencoders_only):
+            widget.setEnabled(settable)
+        for widget in (self.steps, self.guidance, self.seed):  # sampling settings
+            widget.setEnabled(settable and not self.autoencoders_only.isChecked())
         s = self.session
         self.views_label.setText(
             f"views: n = {s.ref_camera}, m = {s.other_camera}; from frame {self.window.start}"
@@ -202,7 +208,7 @@ class GenerationDock(QDockWidget):
                     summary["id"],
                     f"{summary['ref_camera']} / {summary['other_camera']}",
                     f"{frames[0]}–{frames[-1]}" if len(frames) else "–",
-                    str(params.get("steps", "–")),
+                    "VAEs only" if params.get("autoencoders_only") else str(params.get("steps", "–")),
                     str(params.get("seed", "–")),
                     f"{elapsed:.1f} s" if isinstance(elapsed, (int, float)) else "–",
                 ]
@@ -241,6 +247,7 @@ class GenerationDock(QDockWidget):
             "steps": self.steps.value(),
             "guidance": self.guidance.value(),
             "seed": self.seed.value(),
+            "autoencoders_only": self.autoencoders_only.isChecked(),
         }
         self.worker = Worker(lambda cancelled, report: self._generate(request, cancelled, report))
         self.worker.signals.progress.connect(self._on_progress)
@@ -268,6 +275,11 @@ class GenerationDock(QDockWidget):
             return not is_cancelled()
 
         with open_scene(request["scene_path"]) as scene:
+            if request["autoencoders_only"]:
+                report(0, 0, "encoding and decoding the recorded future")
+                return pipe.reconstruct(
+                    scene, request["ref"], request["other"], request["start_frame"], request["num_frames"]
+                )
             try:
                 return pipe(
                     scene,
