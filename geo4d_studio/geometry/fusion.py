@@ -207,6 +207,7 @@ def _accumulate_voxels(
             if row_slots[c] < 0:
                 above[c] = -1
                 continue
+            p = start + c
             i, j, k = row_keys[c, 0], row_keys[c, 1], row_keys[c, 2]
             if voxel < 0 or i != i0 or j != j0 or k != k0:
                 i0, j0, k0 = i, j, k
@@ -219,11 +220,10 @@ def _accumulate_voxels(
                         keys[voxel, 0], keys[voxel, 1], keys[voxel, 2], keys[voxel, 3] = i, j, k, 1
                         for axis in range(3):
                             sums[voxel, axis] = row_points[c, axis]
-                            sums[voxel, 3 + axis] = rgb[start + c, axis]
+                            sums[voxel, 3 + axis] = rgb[p, axis]
                         continue
             above[c] = voxel
             keys[voxel, 3] += 1
-            p = start + c
             for axis in range(3):
                 sums[voxel, axis] += row_points[c, axis]
                 sums[voxel, 3 + axis] += rgb[p, axis]
@@ -262,12 +262,13 @@ def _merge_voxels(
             later = start + c
             i, j, k = later_keys[later, 0], later_keys[later, 1], later_keys[later, 2]
             _, voxel = _find_voxel(table, keys, i, j, k, slots[c])
-            if voxel < 0:
-                voxel = voxels
-                voxels += 1
-                keys[voxel, 0], keys[voxel, 1], keys[voxel, 2], keys[voxel, 3] = i, j, k, 0
+            if voxel < 0:  # new to the first half: its record is copied after the others
+                for axis in range(4):
+                    keys[voxels, axis] = later_keys[later, axis]
                 for axis in range(6):
-                    sums[voxel, axis] = 0.0
+                    sums[voxels, axis] = later_sums[later, axis]
+                voxels += 1
+                continue
             keys[voxel, 3] += later_keys[later, 3]
             for axis in range(6):
                 sums[voxel, axis] += later_sums[later, axis]
