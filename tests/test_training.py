@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,7 @@ from geo4d_studio.diffusion.train import (
     Trainer,
     TrainOptions,
     VAEObjective,
+    last_checkpoint,
     train,
     vae_lr,
 )
@@ -148,11 +154,39 @@ def test_loader_processes_read_the_same_batches_as_the_training_process(
 def test_time_budget_checkpoints_exports_and_resume_finishes(sample_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     stopped = train(tiny_options(sample_path, out, vae_steps=1, unet_steps=2, max_minutes=0.0))
-    assert stopped["stopped_at_time_budget"] and stopped["steps_done"] == 0
+    assert stopped["stopped"] == "time budget" and stopped["steps_done"] == 0
     assert (out / "checkpoints" / "step-000000" / "state.json").is_file()
     assert (out / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
     finished = train(tiny_options(sample_path, out, vae_steps=1, unet_steps=2, resume=True))
-    assert not finished["stopped_at_time_budget"] and finished["steps_done"] == 4
+    assert finished["stopped"] is None and finished["steps_done"] == 4
+
+
+def test_ctrl_c_checkpoints_the_current_step_exports_and_resume_finishes(
+    sample_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "geo4d_studio", "train", "--config", "tiny", "--data", str(sample_path)]
+    command += ["--out", str(out), "--steps", "100000", "--vae-steps", "1", "--batch-size", "1"]
+    command += ["--workers", "1", "--threads", "1", "--log-every", "1"]
+    # Own process group: the signal reaches the loader worker too, as a terminal's Ctrl-C does.
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    log = out / "log.jsonl"
+    deadline = time.monotonic() + 180
+    while not (log.is_file() and len(log.read_text().splitlines()) >= 4) and proc.poll() is None:
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "stopped (Ctrl-C); --resume continues" in stdout
+    last = json.loads((last_checkpoint(out) / "state.json").read_text())["step"]
+    logged = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert last == logged[-1] >= 4  # the step reached, not the last periodic or phase-end checkpoint
+    assert (out / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    finished = train(tiny_options(sample_path, out, vae_steps=1, unet_steps=last - 2 + 1, resume=True))
+    assert finished["stopped"] is None and finished["steps_done"] == 1
 
 
 def test_fine_tuning_an_exported_pipeline_keeps_its_vaes_and_trains_the_unet(

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the 4D diffusion model on recorded episodes",
         description="Three phases: RGB VAE, pointmap VAE (initialised from the RGB VAE), U-Net with the "
         "EDM loss (VAEs frozen). Checkpoints and a log go to --out; the EMA U-Net is exported with the "
-        "VAEs to OUT/pipeline. Multi-GPU: `accelerate launch -m geo4d_studio train ...`.",
+        "VAEs to OUT/pipeline. Ctrl-C stops after the current step with a checkpoint and an export (a second "
+        "Ctrl-C aborts); --resume continues. Multi-GPU: `accelerate launch -m geo4d_studio train ...`.",
     )
     parser.add_argument("--config", choices=("tiny", "small", "paper"), default="small", help="model preset")
     parser.add_argument(
@@ -110,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"exported {summary['export_dir']} ({summary['steps_done']} steps, {summary['elapsed_min']:.1f} min)"
     )
-    if summary["stopped_at_time_budget"]:
-        print(f"stopped at --max-minutes {args.max_minutes:g}; --resume continues from the checkpoint")
+    if summary["stopped"]:
+        print(f"stopped ({summary['stopped']}); --resume continues from the checkpoint")
     error_m = summary.get("pointmap_vae_median_error_m")
     if error_m is not None:
         print(f"pointmap VAE median error on held-out frames: {1000 * error_m:.2f} mm")

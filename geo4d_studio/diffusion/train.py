@@ -14,8 +14,11 @@ import dataclasses
 import json
 import math
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -195,6 +198,32 @@ def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelC
     return float(np.median(np.concatenate(errors)))
 
 
+@contextmanager
+def first_interrupt_sets(event: threading.Event) -> Iterator[None]:
+    """While active, a first Ctrl-C (SIGINT) only sets `event`; a second one interrupts at once.
+
+    A no-op outside the main thread (only it receives signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if event.is_set():
+            signal.default_int_handler(signum, frame)
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def ignore_interrupts(_worker_id: int) -> None:
+    """Data-loader worker set-up: Ctrl-C is the training process's to handle, not the workers'."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def checkpoints(out: Path) -> list[Path]:
     """Complete checkpoint directories in `out/checkpoints` (with state.json), oldest first."""
     found = [p for p in (out / "checkpoints").glob("step-*") if (p / "state.json").is_file()]
@@ -305,6 +334,7 @@ class Trainer:
             num_workers=workers,
             prefetch_factor=4 if workers else None,
             pin_memory=self.accelerator.device.type == "cuda",
+            worker_init_fn=ignore_interrupts if workers else None,
         )
         return iter(loader)
 
@@ -404,13 +434,22 @@ class Trainer:
         return target
 
     # ----- loop ----------------------------------------------------------------------------------
-    def out_of_time(self, started: float) -> bool:
-        """Whether `opts.max_minutes` of this invocation have passed (never without a budget)."""
+    def stop_reason(self, started: float, interrupted: threading.Event) -> str | None:
+        """Why to stop before the next step ("time budget", "Ctrl-C"), or None. All processes stop at
+        the same step when any of them has a reason (accelerate's trigger, reduced over processes)."""
         budget = self.opts.max_minutes
-        return budget is not None and time.perf_counter() - started >= 60 * budget
+        out_of_time = budget is not None and time.perf_counter() - started >= 60 * budget
+        if out_of_time or interrupted.is_set():
+            self.accelerator.set_trigger()
+        if not self.accelerator.check_trigger():
+            return None
+        return "time budget" if out_of_time else "Ctrl-C" if interrupted.is_set() else "another process"
 
     def run(self) -> dict:
-        """Train the remaining steps, checkpointing and logging; export; return the summary."""
+        """Train the remaining steps, checkpointing and logging; export; return the summary.
+
+        On `opts.max_minutes` or a first Ctrl-C the run stops before the next step, checkpoints and
+        exports (`summary["stopped"]` says why); `--resume` continues from there."""
         from tqdm.auto import tqdm
 
         self.out.mkdir(parents=True, exist_ok=True)
@@ -422,9 +461,11 @@ class Trainer:
         if main:
             self.write_run_config()
         start_step, started = self.step, time.perf_counter()
-        self.summary["stopped_at_time_budget"] = False
+        self.summary["stopped"] = None
         window_t, window_n = time.perf_counter(), 0
+        interrupted = threading.Event()
         with (
+            first_interrupt_sets(interrupted),
             open(self.out / "log.jsonl", "a", encoding="utf-8") as log,
             tqdm(
                 total=self.total_steps,
@@ -434,8 +475,9 @@ class Trainer:
             ) as bar,
         ):
             for batch in self.batches():
-                if self.out_of_time(started):
-                    self.summary["stopped_at_time_budget"] = True
+                reason = self.summary["stopped"] = self.stop_reason(started, interrupted)
+                if reason:
+                    bar.write(f"{reason}: stopping at step {self.step}, saving (Ctrl-C again aborts)")
                     self.save_checkpoint()
                     break
                 phase, _ = self.phase_at(self.step)
