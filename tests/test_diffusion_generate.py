@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 
 import numpy as np
 import pytest
 import torch
 
 from geo4d_studio.cli import main
-from geo4d_studio.commands.generate import _CancelOnSigint
 from geo4d_studio.diffusion.config import ModelConfig
 from geo4d_studio.diffusion.pipeline import Geo4DPipeline
 from geo4d_studio.generation import list_generations, load_generation, save_generation
+from geo4d_studio.interrupts import first_interrupt_sets
 from geo4d_studio.scene import open_scene
 from geo4d_studio.scene.synthetic import make_synthetic_scene
 
@@ -64,12 +65,14 @@ def test_generate_user_errors_are_one_line(scene_path, model_dir, tmp_path, caps
     assert not scene_path.with_name("box.results.h5").exists()
 
 
-def test_ctrl_c_sets_the_cancel_flag_instead_of_raising():
+def test_a_first_ctrl_c_sets_the_cancel_flag_and_a_second_one_raises():
     previous = signal.getsignal(signal.SIGINT)
-    with _CancelOnSigint() as sigint:
-        assert not sigint.cancelled.is_set()
+    cancelled = threading.Event()
+    with pytest.raises(KeyboardInterrupt), first_interrupt_sets(cancelled):
         os.kill(os.getpid(), signal.SIGINT)
-        assert sigint.cancelled.wait(2.0)
+        assert cancelled.wait(2.0)
+        os.kill(os.getpid(), signal.SIGINT)
+        threading.Event().wait(2.0)  # the handler runs here and raises
     assert signal.getsignal(signal.SIGINT) is previous
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 
@@ -36,21 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-class _CancelOnSigint:
-    """While active, Ctrl-C sets a flag (the sampler stops after the current step) instead of raising."""
-
-    def __init__(self) -> None:
-        self.cancelled = threading.Event()
-        self._previous = None
-
-    def __enter__(self) -> _CancelOnSigint:
-        self._previous = signal.signal(signal.SIGINT, lambda *_: self.cancelled.set())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
-
-
 def run(args: argparse.Namespace) -> int:
     """Load the model and the recording, sample with a progress bar, save, print the id and path."""
     from pathlib import Path
@@ -62,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from geo4d_studio.diffusion.sampler import GenerationCancelled
     from geo4d_studio.errors import OutputPathError
     from geo4d_studio.generation import results_path_for, save_generation
+    from geo4d_studio.interrupts import first_interrupt_sets
     from geo4d_studio.scene import open_scene
 
     results = Path(args.results) if args.results else results_path_for(args.file)
@@ -70,12 +55,13 @@ def run(args: argparse.Namespace) -> int:
     except OutputPathError as err:
         raise OutputPathError(results, f"{err.problem}; choose another file with --results PATH") from err
     pipe = Geo4DPipeline.from_pretrained(args.model, device=args.device)
-    with open_scene(args.file) as scene, _CancelOnSigint() as sigint:
-        bar = tqdm(total=args.steps, desc="generate", unit="step", file=sys.stderr)
+    cancelled = threading.Event()  # a first Ctrl-C: the sampler stops after the current step
+    with open_scene(args.file) as scene, first_interrupt_sets(cancelled):
+        bar = tqdm(total=args.steps, desc="generate", unit="step", file=sys.stderr, delay=0.5)
 
         def on_step(step: int, num_steps: int, preview) -> bool:
             bar.update(step - bar.n)
-            return not sigint.cancelled.is_set()
+            return not cancelled.is_set()
 
         try:
             generation = pipe(

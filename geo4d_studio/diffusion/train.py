@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from geo4d_studio.atomic import atomic_path
 from geo4d_studio.diffusion.config import TRAINING_PHASES, ModelConfig
 from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes, model_batch
 from geo4d_studio.errors import CheckpointError, Geo4DError
+from geo4d_studio.interrupts import first_interrupt_sets
 
 KL_WEIGHT = 1e-6
 VAE_LR = 5e-4
@@ -196,27 +196,6 @@ def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelC
             valid = item[valid_key][:, 0].numpy() > 0
             errors.append(np.linalg.norm(recon - truth, axis=-1)[valid])
     return float(np.median(np.concatenate(errors)))
-
-
-@contextmanager
-def first_interrupt_sets(event: threading.Event) -> Iterator[None]:
-    """While active, a first Ctrl-C (SIGINT) only sets `event`; a second one interrupts at once.
-
-    A no-op outside the main thread (only it receives signals)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        if event.is_set():
-            signal.default_int_handler(signum, frame)
-        event.set()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def ignore_interrupts(_worker_id: int) -> None:
