@@ -134,12 +134,14 @@ def test_autoencoders_column_scores_the_first_models_reconstruction(
 ) -> None:
     from geo4d_studio.diffusion.evaluate import AUTOENCODERS_NAME, BASELINE_NAME, evaluate
 
-    results = evaluate([random_model], sample_path, num_pairs=1, steps=1, autoencoders=True, baseline=True)
-    assert [r.name for r in results] == [
-        random_model.name,
-        f"{random_model.name}: {AUTOENCODERS_NAME}",
-        BASELINE_NAME,
-    ]
+    columns_done: list[str] = []
+    results = evaluate(
+        [random_model], sample_path, num_pairs=1, steps=1, autoencoders=True, baseline=True,
+        on_clip=columns_done.append,
+    )  # fmt: skip
+    names = [r.name for r in results]
+    assert names == [random_model.name, f"{random_model.name}: {AUTOENCODERS_NAME}", BASELINE_NAME]
+    assert columns_done == names  # one progress call per clip of each column
     (pair, generated), (same_pair, reconstructed) = results[0].pairs[0], results[1].pairs[0]
     assert pair == same_pair and all(
         np.isfinite(reconstructed[k]) for k in ("psnr_n", "absrel_n", "absrel_m")

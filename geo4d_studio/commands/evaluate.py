@@ -45,7 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate and write the report; prints the summary table."""
+    """Evaluate with a progress bar over all clips of all columns, write the report, print the table."""
+    import sys
+
+    from tqdm import tqdm
+
     from geo4d_studio.diffusion.evaluate import check_report_path, evaluate, format_markdown, write_report
 
     for out in args.out:
@@ -54,17 +58,25 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    results = evaluate(
-        args.model,
-        args.data,
-        num_pairs=args.pairs,
-        steps=args.steps,
-        guidance=args.guidance,
-        seed=args.seed,
-        i3d_path=args.i3d,
-        baseline=args.baseline,
-        autoencoders=args.autoencoders,
-    )
+    columns = len(args.model) + args.autoencoders + args.baseline
+    with tqdm(total=args.pairs * columns, desc="evaluate", unit="clip", file=sys.stderr, delay=0.5) as bar:
+
+        def on_clip(column: str) -> None:
+            bar.set_postfix_str(column, refresh=False)
+            bar.update()
+
+        results = evaluate(
+            args.model,
+            args.data,
+            num_pairs=args.pairs,
+            steps=args.steps,
+            guidance=args.guidance,
+            seed=args.seed,
+            i3d_path=args.i3d,
+            baseline=args.baseline,
+            autoencoders=args.autoencoders,
+            on_clip=on_clip,
+        )
     settings = {
         "data": str(args.data),
         "clips": args.pairs,

@@ -27,6 +27,7 @@ import dataclasses
 import io
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ import numpy as np
 from geo4d_studio.atomic import atomic_path, check_writable
 from geo4d_studio.diffusion.dataset import MIN_CAMERAS, episode_paths, split_cameras
 from geo4d_studio.errors import Geo4DError, OutputPathError, SceneFormatError
+
+ClipCallback = Callable[[str], None]  # called with the column's name after each clip
 
 METRICS: dict[str, str] = {
     "psnr_n": "PSNR view n (dB) ↑",
@@ -161,9 +164,11 @@ def evaluate_model(
     i3d=None,
     name: str | None = None,
     autoencoders_only: bool = False,
+    on_clip: ClipCallback | None = None,
 ) -> ModelResult:
     """Generate every pair with the model in `model_dir` and score it; FVD when `i3d` is given. With
-    `autoencoders_only`, score the recorded future passed through its autoencoders instead."""
+    `autoencoders_only`, score the recorded future passed through its autoencoders instead.
+    `on_clip(column name)` is called after each clip."""
     from geo4d_studio.diffusion.pipeline import Geo4DPipeline
 
     pipe = Geo4DPipeline.from_pretrained(model_dir)
@@ -174,12 +179,19 @@ def evaluate_model(
         return pipe(scene, pair.ref, pair.other, pair.start, steps=steps, guidance=guidance, seed=seed)
 
     result = ModelResult(name=name or Path(model_dir).name, model_dir=str(model_dir))
-    return _score(result, pairs, predict, pipe.config.max_depth_m, i3d)
+    return _score(result, pairs, predict, pipe.config.max_depth_m, i3d, on_clip)
 
 
-def _score(result: ModelResult, pairs: list[EvalPair], predict, max_depth_m: float, i3d=None) -> ModelResult:
+def _score(
+    result: ModelResult,
+    pairs: list[EvalPair],
+    predict,
+    max_depth_m: float,
+    i3d=None,
+    on_clip: ClipCallback | None = None,
+) -> ModelResult:
     """Fill `result` with the metrics of `predict(scene, pair) -> Generation` on every pair, its time per
-    clip and, when `i3d` is given, FVD per view over all pairs."""
+    clip and, when `i3d` is given, FVD per view over all pairs; `on_clip(result.name)` after each."""
     from geo4d_studio.scene import open_scene
 
     videos: dict[str, list[np.ndarray]] = {"real_n": [], "fake_n": [], "real_m": [], "fake_m": []}
@@ -193,6 +205,8 @@ def _score(result: ModelResult, pairs: list[EvalPair], predict, max_depth_m: flo
                 videos["fake_m"].append(gen.rgb_other)
                 videos["real_n"].append(np.stack([scene.rgb(pair.ref, int(t)) for t in gen.frame_indices]))
                 videos["real_m"].append(np.stack([scene.rgb(pair.other, int(t)) for t in gen.frame_indices]))
+        if on_clip is not None:
+            on_clip(result.name)
     result.seconds_per_clip = (time.perf_counter() - started) / max(len(pairs), 1)
     if i3d is not None:
         from geo4d_studio.metrics.fvd import compute_fvd
@@ -218,14 +232,14 @@ def condition_frame_clip(scene, pair: EvalPair, num_frames: int, stride: int):
     )
 
 
-def evaluate_baseline(pairs: list[EvalPair], config) -> ModelResult:
+def evaluate_baseline(pairs: list[EvalPair], config, on_clip: ClipCallback | None = None) -> ModelResult:
     """Score `condition_frame_clip` on every pair with the clip length and stride of `config`."""
 
     def predict(scene, pair: EvalPair):
         return condition_frame_clip(scene, pair, config.num_future_frames, config.frame_stride)
 
     result = ModelResult(name=BASELINE_NAME, model_dir="(recording)")
-    return _score(result, pairs, predict, config.max_depth_m)
+    return _score(result, pairs, predict, config.max_depth_m, on_clip=on_clip)
 
 
 def evaluate(
@@ -239,10 +253,12 @@ def evaluate(
     i3d_path: str | Path | None = None,
     baseline: bool = False,
     autoencoders: bool = False,
+    on_clip: ClipCallback | None = None,
 ) -> list[ModelResult]:
     """Evaluate each model on the same `num_pairs` held-out clips of the episodes in `data`; with
     `baseline`, add the repeated-condition-frame column (clip length and stride of the first model);
-    with `autoencoders`, the first model's autoencoders-only column."""
+    with `autoencoders`, the first model's autoencoders-only column. `on_clip(column name)` is called
+    after each clip of each column (num_pairs × columns calls)."""
     from geo4d_studio.diffusion.config import ModelConfig
 
     if num_pairs < 1:
@@ -264,13 +280,17 @@ def evaluate(
         i3d = load_i3d(i3d_path)
     names = _model_names(model_dirs)
     results = [
-        evaluate_model(d, pairs, steps=steps, guidance=guidance, seed=seed, i3d=i3d, name=name)
+        evaluate_model(
+            d, pairs, steps=steps, guidance=guidance, seed=seed, i3d=i3d, name=name, on_clip=on_clip
+        )
         for d, name in zip(model_dirs, names, strict=True)
     ]
     if autoencoders:
         name = f"{names[0]}: {AUTOENCODERS_NAME}"
-        results.append(evaluate_model(model_dirs[0], pairs, i3d=i3d, name=name, autoencoders_only=True))
-    return results + ([evaluate_baseline(pairs, configs[0])] if baseline else [])
+        results.append(
+            evaluate_model(model_dirs[0], pairs, i3d=i3d, name=name, autoencoders_only=True, on_clip=on_clip)
+        )
+    return results + ([evaluate_baseline(pairs, configs[0], on_clip)] if baseline else [])
 
 
 def _model_names(model_dirs: list[str | Path]) -> list[str]:
