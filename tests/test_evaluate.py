@@ -147,3 +147,25 @@ def test_autoencoders_column_scores_the_first_models_reconstruction(
         np.isfinite(reconstructed[k]) for k in ("psnr_n", "absrel_n", "absrel_m")
     )
     assert reconstructed != generated  # the recorded future through the VAEs, not a generation
+
+
+def test_paired_differences_carry_a_t_interval_and_mark_the_clear_ones(sample_path: Path) -> None:
+    from geo4d_studio.diffusion.evaluate import EvalPair, ModelResult, format_markdown, paired_difference
+
+    def result(name: str, psnr_n: list[float]) -> ModelResult:
+        clips = [EvalPair(sample_path, "a", "b", i) for i in range(len(psnr_n))]
+        rows = [dict.fromkeys(METRICS, float("nan")) | {"psnr_n": v} for v in psnr_n]
+        return ModelResult(name=name, model_dir=name, pairs=list(zip(clips, rows, strict=True)))
+
+    first = result("full", [20.0, 21.0, 22.0, 23.0, 30.0])
+    other = result("ablation", [20.5, 21.4, 22.6, 23.5, float("nan")])  # the last clip is left out
+    mean, low, high = paired_difference(other, first, "psnr_n")
+    half = 3.182446305 * np.std([0.5, 0.4, 0.6, 0.5], ddof=1) / 2  # t(0.975, 3 dof) · s / √4
+    assert (mean, low, high) == pytest.approx((0.5, 0.5 - half, 0.5 + half))
+    assert all(math.isnan(v) for v in paired_difference(other, first, "ssim_n"))  # no clip defined
+
+    text = format_markdown([first, other], {})
+    assert "## Differences from full (same clips)" in text
+    assert f"| {METRICS['psnr_n']} | +0.500 [{low:+.3f}, {high:+.3f}] * |" in text
+    assert f"| {METRICS['ssim_n']} | n/a |" in text
+    assert "## Differences" not in format_markdown([first], {})

@@ -311,8 +311,30 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "inf" if math.isinf(value) else f"{value:.{digits}f}"
 
 
+def paired_difference(result: ModelResult, reference: ModelResult, key: str) -> tuple[float, float, float]:
+    """Mean per-clip difference `result - reference` of metric `key` and its 95 % confidence interval
+    (Student t over the clips where both are defined; NaN where fewer than two are)."""
+    from scipy import stats
+
+    a = np.array([m[key] for _, m in result.pairs], dtype=np.float64)
+    b = np.array([m[key] for _, m in reference.pairs], dtype=np.float64)
+    d = (a - b)[~(np.isnan(a) | np.isnan(b))]
+    if d.size < 2:
+        return float("nan"), float("nan"), float("nan")
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+
+
+def _fmt_difference(mean: float, low: float, high: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    mark = " *" if low > 0 or high < 0 else ""
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]{mark}"
+
+
 def format_markdown(results: list[ModelResult], settings: dict) -> str:
-    """A summary table (rows = metrics, columns = models), then one row per clip per model."""
+    """A summary table (rows = metrics, columns = models); with several columns, each one's paired
+    difference from the first with its 95 % interval; then one row per clip per model."""
     lines = ["# Geo4D evaluation on held-out cameras", ""]
     lines += [f"- {k}: {v}" for k, v in settings.items()]
     header = "| metric | " + " | ".join(r.name for r in results) + " |"
@@ -322,6 +344,18 @@ def format_markdown(results: list[ModelResult], settings: dict) -> str:
     for key in FVD_KEYS:
         lines.append(f"| FVD view {key[-1]} ↓ | " + " | ".join(_fmt(r.fvd[key], 1) for r in results) + " |")
     lines.append("| seconds per clip | " + " | ".join(f"{r.seconds_per_clip:.1f}" for r in results) + " |")
+    first, others = results[0], results[1:]
+    if others:
+        lines += ["", f"## Differences from {first.name} (same clips)", ""]
+        lines.append(
+            "Mean per-clip difference (column − first) with its 95 % confidence interval over the clips; "
+            "`*`: the interval excludes 0 (mind the arrows: ↓ metrics improve when negative)."
+        )
+        lines += ["", "| metric | " + " | ".join(f"{r.name} − {first.name}" for r in others) + " |"]
+        lines.append("|---" * (len(others) + 1) + "|")
+        for key, label in METRICS.items():
+            cells = [_fmt_difference(*paired_difference(r, first, key)) for r in others]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "## Per clip", ""]
     lines.append("| model | episode | n | m | start | " + " | ".join(METRICS) + " |")
     lines.append("|---" * (len(METRICS) + 5) + "|")
