@@ -456,7 +456,7 @@ class Trainer:
             for batch in self.batches():
                 reason = self.summary["stopped"] = self.stop_reason(started, interrupted)
                 if reason:
-                    bar.write(f"{reason}: stopping at step {self.step}, saving (Ctrl-C again aborts)")
+                    bar.write(f"{reason}: stopping at step {self.step}, saving a checkpoint and the export")
                     self.save_checkpoint()
                     break
                 phase, _ = self.phase_at(self.step)
