@@ -110,7 +110,7 @@ def test_evaluate_refuses_bad_output_before_generating(
 
 def test_baseline_repeats_the_condition_frame_and_scores_it_like_a_model(sample_path: Path) -> None:
     from geo4d_studio.diffusion.config import ModelConfig
-    from geo4d_studio.diffusion.evaluate import BASELINE_NAME, condition_frame_clip, evaluate_baseline
+    from geo4d_studio.diffusion.evaluate import BASELINE_NAME, baseline_column, condition_frame_clip, score
     from geo4d_studio.metrics.image import psnr
     from geo4d_studio.scene import open_scene
 
@@ -123,7 +123,7 @@ def test_baseline_repeats_the_condition_frame_and_scores_it_like_a_model(sample_
         assert np.array_equal(clip.frame_indices, expected_frames)
         assert all(np.array_equal(f, scene.rgb(pairs[0].ref, start)) for f in clip.rgb_ref)
         truth = np.stack([scene.rgb(pairs[0].ref, int(t)) for t in expected_frames])
-    result = evaluate_baseline(pairs, cfg)
+    (result,) = score([baseline_column(cfg)], pairs)
     assert result.name == BASELINE_NAME and len(result.pairs) == 2
     assert result.pairs[0][1]["psnr_n"] == pytest.approx(float(np.mean(psnr(clip.rgb_ref, truth))))
     assert 0 < result.mean("absrel_n") < 0.2  # most of the scene stands still
@@ -169,3 +169,57 @@ def test_paired_differences_carry_a_t_interval_and_mark_the_clear_ones(sample_pa
     assert f"| {METRICS['psnr_n']} | +0.500 [{low:+.3f}, {high:+.3f}] * |" in text
     assert f"| {METRICS['ssim_n']} | n/a |" in text
     assert "## Differences" not in format_markdown([first], {})
+
+
+def test_a_stop_leaves_every_column_with_the_same_finished_clips(
+    random_model: Path, sample_path: Path
+) -> None:
+    import threading
+
+    from geo4d_studio.diffusion.evaluate import evaluate
+
+    stop, calls = threading.Event(), []
+
+    def on_clip(column: str) -> None:
+        calls.append(column)
+        stop.set()  # as a Ctrl-C during the first clip would
+
+    results = evaluate(
+        [random_model], sample_path, num_pairs=3, steps=1, baseline=True, on_clip=on_clip, stop=stop
+    )
+    assert len(calls) == 2  # the first clip was finished by both columns, no other was started
+    assert [len(r.pairs) for r in results] == [1, 1] and results[0].pairs[0][0] == results[1].pairs[0][0]
+    assert all(math.isfinite(r.seconds_per_clip) for r in results)
+
+
+def test_ctrl_c_during_evaluate_reports_the_clips_done(
+    random_model: Path, sample_path: Path, tmp_path: Path
+) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    report, progress = tmp_path / "report.csv", tmp_path / "progress.txt"
+    command = [sys.executable, "-m", "geo4d_studio", "evaluate", "--model", str(random_model)]
+    command += ["--data", str(sample_path), "--pairs", "500", "--steps", "1", "--baseline", "--threads", "1"]
+    with progress.open("w") as stderr:
+        proc = subprocess.Popen(
+            [*command, "--out", str(report)], stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+        deadline = time.monotonic() + 120
+        while not re.search(r"\| *[1-9]\d*/1000 ", progress.read_text()):  # a clip is done
+            assert proc.poll() is None and time.monotonic() < deadline, progress.read_text()
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGINT)
+        stdout = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130
+    clips: dict[str, list[tuple[str, str, str]]] = {}
+    for row in csv.DictReader(report.open()):
+        if row["episode"] != "mean":
+            clips.setdefault(row["model"], []).append((row["ref"], row["other"], row["start"]))
+    model, baseline = clips.values()
+    assert model == baseline and 1 <= len(model) < 500  # the same finished clips in both columns
+    assert f"clips: {len(model)} of 500 (stopped by Ctrl-C)" in stdout

@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score models on held-out cameras (PSNR/SSIM, AbsRel/δ1, gripper mIoU, FVD)",
         description="Generates clips for pairs of held-out cameras and compares them with the recording. "
-        "Several --model folders are scored on the same clips (one column each). FVD needs --i3d.",
+        "Several --model folders are scored on the same clips (one column each). FVD needs --i3d. "
+        "Ctrl-C finishes the clip under way and reports the clips done (a second Ctrl-C aborts).",
     )
     parser.add_argument("--model", type=Path, nargs="+", required=True, help="exported model folder(s)")
     parser.add_argument("--data", type=Path, required=True, help="episode file or directory of episodes")
@@ -45,12 +46,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate with a progress bar over all clips of all columns, write the report, print the table."""
+    """Evaluate with a progress bar over all clips of all columns, write the report, print the table.
+
+    A first Ctrl-C finishes the clip under way, then reports the clips done (exit 130)."""
     import sys
+    import threading
 
     from tqdm import tqdm
 
     from geo4d_studio.diffusion.evaluate import check_report_path, evaluate, format_markdown, write_report
+    from geo4d_studio.interrupts import first_interrupt_sets
 
     for out in args.out:
         check_report_path(out, overwrite=args.overwrite)
@@ -58,10 +63,16 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    stop = threading.Event()
     columns = len(args.model) + args.autoencoders + args.baseline
-    with tqdm(total=args.pairs * columns, desc="evaluate", unit="clip", file=sys.stderr, delay=0.5) as bar:
+    with (
+        first_interrupt_sets(stop),
+        tqdm(total=args.pairs * columns, desc="evaluate", unit="clip", file=sys.stderr, delay=0.5) as bar,
+    ):
 
         def on_clip(column: str) -> None:
+            if stop.is_set():
+                bar.set_description("Ctrl-C: finishing this clip (again: abort)", refresh=False)
             bar.set_postfix_str(column, refresh=False)
             bar.update()
 
@@ -76,10 +87,15 @@ def run(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             autoencoders=args.autoencoders,
             on_clip=on_clip,
+            stop=stop,
         )
+    done = len(results[0].pairs)
+    if not done:
+        print("geo4d-studio: stopped before the first clip was finished; no report written", file=sys.stderr)
+        return 130
     settings = {
         "data": str(args.data),
-        "clips": args.pairs,
+        "clips": args.pairs if done == args.pairs else f"{done} of {args.pairs} (stopped by Ctrl-C)",
         "sampling steps": args.steps,
         "guidance": args.guidance,
         "seed": args.seed,
@@ -90,4 +106,4 @@ def run(args: argparse.Namespace) -> int:
     summary = format_markdown(results, settings).split("## Per clip")[0]
     print(summary.rstrip())
     print(f"report written to {', '.join(str(out) for out in args.out)}")
-    return 0
+    return 0 if done == args.pairs else 130

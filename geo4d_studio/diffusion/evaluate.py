@@ -26,6 +26,7 @@ import csv
 import dataclasses
 import io
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,67 +155,97 @@ def clip_metrics(scene, gen, max_depth_m: float) -> dict[str, float]:
     return out
 
 
-def evaluate_model(
-    model_dir: str | Path,
-    pairs: list[EvalPair],
+@dataclass
+class Column:
+    """One report column being scored: its result, how it predicts a clip, the time spent predicting
+    and, for FVD, the clips' videos."""
+
+    result: ModelResult
+    predict: Callable  # (scene, EvalPair) -> Generation
+    max_depth_m: float
+    seconds: float = 0.0
+    videos: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {"real_n": [], "fake_n": [], "real_m": [], "fake_m": []}
+    )
+
+    def score_clip(self, scene, pair: EvalPair, *, keep_videos: bool) -> None:
+        """Predict `pair`, time the prediction, add its metrics (and its videos when asked)."""
+        started = time.perf_counter()
+        gen = self.predict(scene, pair)
+        self.seconds += time.perf_counter() - started
+        self.result.pairs.append((pair, clip_metrics(scene, gen, self.max_depth_m)))
+        if keep_videos:
+            self.videos["fake_n"].append(gen.rgb_ref)
+            self.videos["fake_m"].append(gen.rgb_other)
+            self.videos["real_n"].append(np.stack([scene.rgb(pair.ref, int(t)) for t in gen.frame_indices]))
+            self.videos["real_m"].append(np.stack([scene.rgb(pair.other, int(t)) for t in gen.frame_indices]))
+
+    def finish(self, i3d=None) -> ModelResult:
+        """Time per clip and, when `i3d` is given and at least two clips were scored, FVD per view."""
+        clips = len(self.result.pairs)
+        self.result.seconds_per_clip = self.seconds / clips if clips else float("nan")
+        if i3d is not None and clips >= 2:
+            from geo4d_studio.metrics.fvd import compute_fvd
+
+            for view in ("n", "m"):
+                real, fake = np.stack(self.videos[f"real_{view}"]), np.stack(self.videos[f"fake_{view}"])
+                self.result.fvd[f"fvd_{view}"] = compute_fvd(real, fake, i3d)
+        return self.result
+
+
+def model_columns(
+    model_dirs: list[str | Path],
+    names: list[str],
     *,
     steps: int = 25,
     guidance: float = 2.5,
     seed: int = 0,
-    i3d=None,
-    name: str | None = None,
-    autoencoders_only: bool = False,
-    on_clip: ClipCallback | None = None,
-) -> ModelResult:
-    """Generate every pair with the model in `model_dir` and score it; FVD when `i3d` is given. With
-    `autoencoders_only`, score the recorded future passed through its autoencoders instead.
-    `on_clip(column name)` is called after each clip."""
+    autoencoders: bool = False,
+) -> list[Column]:
+    """One column per model (its generations), plus, with `autoencoders`, the first model's
+    reconstruction of the recorded future (`Geo4DPipeline.reconstruct`)."""
     from geo4d_studio.diffusion.pipeline import Geo4DPipeline
 
-    pipe = Geo4DPipeline.from_pretrained(model_dir)
+    columns = []
+    pipes = [Geo4DPipeline.from_pretrained(d) for d in model_dirs]
+    for model_dir, name, pipe in zip(model_dirs, names, pipes, strict=True):
 
-    def predict(scene, pair: EvalPair):
-        if autoencoders_only:
-            return pipe.reconstruct(scene, pair.ref, pair.other, pair.start)
-        return pipe(scene, pair.ref, pair.other, pair.start, steps=steps, guidance=guidance, seed=seed)
+        def generate(scene, pair: EvalPair, pipe=pipe):
+            return pipe(scene, pair.ref, pair.other, pair.start, steps=steps, guidance=guidance, seed=seed)
 
-    result = ModelResult(name=name or Path(model_dir).name, model_dir=str(model_dir))
-    return _score(result, pairs, predict, pipe.config.max_depth_m, i3d, on_clip)
+        columns.append(Column(ModelResult(name, str(model_dir)), generate, pipe.config.max_depth_m))
+    if autoencoders:
+        first = pipes[0]
+
+        def reconstruct(scene, pair: EvalPair):
+            return first.reconstruct(scene, pair.ref, pair.other, pair.start)
+
+        result = ModelResult(f"{names[0]}: {AUTOENCODERS_NAME}", str(model_dirs[0]))
+        columns.append(Column(result, reconstruct, first.config.max_depth_m))
+    return columns
 
 
-def _score(
-    result: ModelResult,
+def score(
+    columns: list[Column],
     pairs: list[EvalPair],
-    predict,
-    max_depth_m: float,
+    *,
     i3d=None,
     on_clip: ClipCallback | None = None,
-) -> ModelResult:
-    """Fill `result` with the metrics of `predict(scene, pair) -> Generation` on every pair, its time per
-    clip and, when `i3d` is given, FVD per view over all pairs; `on_clip(result.name)` after each."""
+    stop: threading.Event | None = None,
+) -> list[ModelResult]:
+    """Score every column clip by clip (each clip by all columns before the next), so that a `stop`
+    set meanwhile leaves every column with the same finished clips; `on_clip(column name)` after each."""
     from geo4d_studio.scene import open_scene
 
-    videos: dict[str, list[np.ndarray]] = {"real_n": [], "fake_n": [], "real_m": [], "fake_m": []}
-    started = time.perf_counter()
     for pair in pairs:
+        if stop is not None and stop.is_set():
+            break
         with open_scene(pair.episode) as scene:
-            gen = predict(scene, pair)
-            result.pairs.append((pair, clip_metrics(scene, gen, max_depth_m)))
-            if i3d is not None:
-                videos["fake_n"].append(gen.rgb_ref)
-                videos["fake_m"].append(gen.rgb_other)
-                videos["real_n"].append(np.stack([scene.rgb(pair.ref, int(t)) for t in gen.frame_indices]))
-                videos["real_m"].append(np.stack([scene.rgb(pair.other, int(t)) for t in gen.frame_indices]))
-        if on_clip is not None:
-            on_clip(result.name)
-    result.seconds_per_clip = (time.perf_counter() - started) / max(len(pairs), 1)
-    if i3d is not None:
-        from geo4d_studio.metrics.fvd import compute_fvd
-
-        for view in ("n", "m"):
-            real, fake = np.stack(videos[f"real_{view}"]), np.stack(videos[f"fake_{view}"])
-            result.fvd[f"fvd_{view}"] = compute_fvd(real, fake, i3d)
-    return result
+            for column in columns:
+                column.score_clip(scene, pair, keep_videos=i3d is not None)
+                if on_clip is not None:
+                    on_clip(column.result.name)
+    return [column.finish(i3d) for column in columns]
 
 
 def condition_frame_clip(scene, pair: EvalPair, num_frames: int, stride: int):
@@ -232,14 +263,13 @@ def condition_frame_clip(scene, pair: EvalPair, num_frames: int, stride: int):
     )
 
 
-def evaluate_baseline(pairs: list[EvalPair], config, on_clip: ClipCallback | None = None) -> ModelResult:
-    """Score `condition_frame_clip` on every pair with the clip length and stride of `config`."""
+def baseline_column(config) -> Column:
+    """The column of `condition_frame_clip` with the clip length and stride of `config`."""
 
     def predict(scene, pair: EvalPair):
         return condition_frame_clip(scene, pair, config.num_future_frames, config.frame_stride)
 
-    result = ModelResult(name=BASELINE_NAME, model_dir="(recording)")
-    return _score(result, pairs, predict, config.max_depth_m, on_clip=on_clip)
+    return Column(ModelResult(name=BASELINE_NAME, model_dir="(recording)"), predict, config.max_depth_m)
 
 
 def evaluate(
@@ -254,11 +284,13 @@ def evaluate(
     baseline: bool = False,
     autoencoders: bool = False,
     on_clip: ClipCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> list[ModelResult]:
     """Evaluate each model on the same `num_pairs` held-out clips of the episodes in `data`; with
     `baseline`, add the repeated-condition-frame column (clip length and stride of the first model);
     with `autoencoders`, the first model's autoencoders-only column. `on_clip(column name)` is called
-    after each clip of each column (num_pairs × columns calls)."""
+    after each clip of each column; once `stop` is set, no further clip is started (every column
+    then holds the same finished clips)."""
     from geo4d_studio.diffusion.config import ModelConfig
 
     if num_pairs < 1:
@@ -278,19 +310,16 @@ def evaluate(
         from geo4d_studio.metrics.fvd import load_i3d
 
         i3d = load_i3d(i3d_path)
-    names = _model_names(model_dirs)
-    results = [
-        evaluate_model(
-            d, pairs, steps=steps, guidance=guidance, seed=seed, i3d=i3d, name=name, on_clip=on_clip
-        )
-        for d, name in zip(model_dirs, names, strict=True)
-    ]
-    if autoencoders:
-        name = f"{names[0]}: {AUTOENCODERS_NAME}"
-        results.append(
-            evaluate_model(model_dirs[0], pairs, i3d=i3d, name=name, autoencoders_only=True, on_clip=on_clip)
-        )
-    return results + ([evaluate_baseline(pairs, configs[0], on_clip)] if baseline else [])
+    columns = model_columns(
+        model_dirs,
+        _model_names(model_dirs),
+        steps=steps,
+        guidance=guidance,
+        seed=seed,
+        autoencoders=autoencoders,
+    )
+    columns += [baseline_column(configs[0])] if baseline else []
+    return score(columns, pairs, i3d=i3d, on_clip=on_clip, stop=stop)
 
 
 def _model_names(model_dirs: list[str | Path]) -> list[str]:
