@@ -163,6 +163,8 @@ def test_paired_differences_carry_a_t_interval_and_mark_the_clear_ones(sample_pa
     half = 3.182446305 * np.std([0.5, 0.4, 0.6, 0.5], ddof=1) / 2  # t(0.975, 3 dof) · s / √4
     assert (mean, low, high) == pytest.approx((0.5, 0.5 - half, 0.5 + half))
     assert all(math.isnan(v) for v in paired_difference(other, first, "ssim_n"))  # no clip defined
+    with pytest.raises(ValueError, match="not scored on the same clips"):
+        paired_difference(result("shorter", [20.0, 21.0]), first, "psnr_n")
 
     text = format_markdown([first, other], {})
     assert "## Differences from full (same clips)" in text

@@ -342,9 +342,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def paired_difference(result: ModelResult, reference: ModelResult, key: str) -> tuple[float, float, float]:
     """Mean per-clip difference `result - reference` of metric `key` and its 95 % confidence interval
-    (Student t over the clips where both are defined; NaN where fewer than two are)."""
+    (Student t over the clips where both are defined; NaN where fewer than two are). Both must hold
+    the same clips in the same order, as `score` leaves them."""
     from scipy import stats
 
+    if [pair for pair, _ in result.pairs] != [pair for pair, _ in reference.pairs]:
+        raise ValueError(f"{result.name} and {reference.name} were not scored on the same clips")
     a = np.array([m[key] for _, m in result.pairs], dtype=np.float64)
     b = np.array([m[key] for _, m in reference.pairs], dtype=np.float64)
     d = (a - b)[~(np.isnan(a) | np.isnan(b))]
