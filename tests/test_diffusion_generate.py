@@ -49,6 +49,10 @@ def test_generate_saves_beside_the_recording(scene_path, model_dir, capsys):
     np.testing.assert_array_equal(gen.frame_indices, [2, 3, 4])
     assert gen.rgb_ref.shape == (3, 24, 32, 3) and gen.pointmap_other.shape == (3, 24, 32, 3)
     assert gen.params["seed"] == 4 and gen.params["steps"] == 2 and gen.params["model"] == str(model_dir)
+    assert _generate(scene_path, model_dir, "--frames", "9") == 0  # the recording holds only 4 of them
+    captured = capsys.readouterr()
+    assert "the recording ends at frame 5; 4 of the 9 generated frames are kept" in captured.err
+    assert load_generation(results, captured.out.split()[0]).frame_indices.tolist() == [2, 3, 4, 5]
 
 
 def test_generate_user_errors_are_one_line(scene_path, model_dir, tmp_path, capsys):

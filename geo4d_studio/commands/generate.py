@@ -80,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
             return 130
         finally:
             bar.close()
+    kept, generated = len(generation.frame_indices), generation.params["num_frames_generated"]
+    if kept < generated:
+        print(
+            f"geo4d-studio: note: the recording ends at frame {generation.frame_indices[-1]}; "
+            f"{kept} of the {generated} generated frames are kept",
+            file=sys.stderr,
+        )
     gen_id = save_generation(results, generation)
     print(f"{gen_id} {results}")
     return 0
