@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -251,3 +252,27 @@ def test_train_command_rejects_negative_workers_and_budget(
     assert main([*args, flag, value]) == 2
     assert f"{flag} {value}: must be 0" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_held_out_samples_are_written_and_logged_for_each_phase(sample_path: Path, tmp_path: Path) -> None:
+    import imageio.v3 as iio
+
+    from geo4d_studio.diffusion.normalize import model_to_rgb
+    from geo4d_studio.metrics.image import psnr
+
+    out = tmp_path / "run"
+    trainer = Trainer(tiny_options(sample_path, out, vae_steps=1, unet_steps=2, sample_every=2))
+    trainer.run()
+    records = [json.loads(line) for line in (out / "samples" / "samples.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["phase"]) for r in records] == [(1, "rgb_vae"), (2, "pointmap_vae"), (4, "unet")]
+    assert set(records[2]["held_out"]) == {"psnr_n", "psnr_m", "absrel_n", "absrel_m_in_n"}
+    assert all(np.isfinite(v) for r in records for v in r["held_out"].values())
+    (h, w), frames = trainer.cfg.image_size, trainer.cfg.num_future_frames
+    vae_picture = iio.imread(out / "samples" / records[0]["picture"])
+    assert vae_picture.shape == (2 * h, 2 * (frames + 1) * w, 3)  # recorded over reconstructed, n then m
+    picture = iio.imread(out / "samples" / records[2]["picture"])
+    assert picture.shape == (8 * h, frames * w, 3)
+    recorded = model_to_rgb(trainer.held_out.batch(0, 1)["rgb_n"][0, 1:])
+    np.testing.assert_array_equal(picture[:h], np.concatenate(list(recorded), axis=1))
+    generated = np.stack(np.split(picture[h : 2 * h], frames, axis=1))
+    assert np.mean(psnr(recorded, generated)) == pytest.approx(records[2]["held_out"]["psnr_n"])

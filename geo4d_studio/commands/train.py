@@ -67,6 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--log-every", type=int, default=10, help="steps between log lines")
+    parser.add_argument(
+        "--sample-every",
+        type=int,
+        default=500,
+        help="steps between held-out samples (OUT/samples/: pictures and samples.jsonl; also at each "
+        "phase's end; 0: none; default 500)",
+    )
     parser.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory")
     parser.add_argument("--fp16", action="store_true", help="export the pipeline weights in float16")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -80,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 0:
         raise Geo4DError(f"--workers {args.workers}: must be 0 (load in this process) or more")
+    if args.sample_every < 0:
+        raise Geo4DError(f"--sample-every {args.sample_every}: must be 0 (no samples) or more")
     if args.max_minutes is not None and not args.max_minutes >= 0:
         raise Geo4DError(f"--max-minutes {args.max_minutes:g}: must be 0 or more")
     summary = train(
@@ -103,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             checkpoint_every=args.checkpoint_every,
             log_every=args.log_every,
+            sample_every=args.sample_every,
             gradient_checkpointing=args.gradient_checkpointing,
             fp16_export=args.fp16,
             threads=args.threads,

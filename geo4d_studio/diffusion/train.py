@@ -58,6 +58,7 @@ class TrainOptions:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 10
+    sample_every: int = 500
     ema_decay: float = 0.999
     keep_checkpoints: int = 3
     gradient_checkpointing: bool = False
@@ -357,6 +358,31 @@ class Trainer:
                 self.pm_vae.eval(), self.held_out, self.cfg
             )
 
+    def write_sample(self, phase: str) -> None:
+        """The held-out sample of `phase` now (see diffusion/samples.py): `samples/step-N-PHASE.png`,
+        and its numbers appended to `samples/samples.jsonl`."""
+        import imageio.v3 as iio
+
+        from geo4d_studio.diffusion.samples import unet_sample, vae_sample
+
+        item = {k: v.to(self.accelerator.device) for k, v in self.held_out.batch(0, 1).items()}
+        if phase == "unet":
+            metrics, image = unet_sample(self.rgb_vae, self.pm_vae, self.unet, item, self.cfg)
+        else:
+            vae, keys, kind = (
+                (self.rgb_vae, ("rgb_n", "rgb_m"), "rgb")
+                if phase == "rgb_vae"
+                else (self.pm_vae, ("pm_n", "pm_m_in_n"), "pointmap")
+            )
+            metrics, image = vae_sample(vae, torch.cat([item[k][0] for k in keys]), kind, self.cfg)
+        path = self.out / "samples" / f"step-{self.step:06d}-{phase}.png"
+        path.parent.mkdir(exist_ok=True)
+        with atomic_path(path, overwrite=True) as tmp:
+            iio.imwrite(tmp, image, extension=".png")
+        record = {"step": self.step, "phase": phase, "held_out": metrics, "picture": path.name}
+        with open(path.parent / "samples.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+
     # ----- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
         """Write `checkpoints/step-NNNNNN/` (accelerate state, EMA, state.json) for the current step."""
@@ -473,6 +499,9 @@ class Trainer:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                     window_t, window_n = now, 0
+                every = self.opts.sample_every
+                if main and every and (self.step % every == 0 or phase_done):
+                    self.write_sample(phase)
                 if phase_done:
                     self.on_phase_end(phase)
                 if phase_done or self.step % self.opts.checkpoint_every == 0:
