@@ -169,18 +169,19 @@ def test_ctrl_c_checkpoints_the_current_step_exports_and_resume_finishes(
     command = [sys.executable, "-m", "geo4d_studio", "train", "--config", "tiny", "--data", str(sample_path)]
     command += ["--out", str(out), "--steps", "100000", "--vae-steps", "1", "--batch-size", "1"]
     command += ["--workers", "1", "--threads", "1", "--log-every", "1"]
-    # Own process group: the signal reaches the loader worker too, as a terminal's Ctrl-C does.
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    log = out / "log.jsonl"
-    deadline = time.monotonic() + 180
-    while not (log.is_file() and len(log.read_text().splitlines()) >= 4) and proc.poll() is None:
-        assert time.monotonic() < deadline, "training did not start"
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
+    log, progress = out / "log.jsonl", tmp_path / "progress.txt"
+    with progress.open("w") as stderr:  # a file, not a pipe: the progress bar never blocks on it
+        # Own process group: the signal reaches the loader worker too, as a terminal's Ctrl-C does.
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True
+        )
+        deadline = time.monotonic() + 180
+        while not (log.is_file() and len(log.read_text().splitlines()) >= 4) and proc.poll() is None:
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, progress.read_text()
     assert "stopped (Ctrl-C); --resume continues" in stdout
     last = json.loads((last_checkpoint(out) / "state.json").read_text())["step"]
     logged = [json.loads(line)["step"] for line in log.read_text().splitlines()]
