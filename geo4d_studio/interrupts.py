@@ -27,3 +27,8 @@ def first_interrupt_sets(event: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def ignore_interrupts(_worker_id: int) -> None:
+    """Set-up for helper processes (data-loader workers): Ctrl-C is the main process's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

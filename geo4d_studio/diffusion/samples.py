@@ -21,10 +21,9 @@ from geo4d_studio.metrics.image import psnr
 SAMPLE_STEPS = 25
 
 
-def depth_picture(pm_model: torch.Tensor, cfg: ModelConfig, *, own_frame: bool = True) -> np.ndarray:
-    """Model-space pointmaps (F, 3, H, W) → (F, H, W, 3) uint8 grey: z from 0 (white) to max_depth_m
-    (dark); invalid pixels black."""
-    z = model_to_pointmap(pm_model, cfg, own_frame=own_frame)[..., 2]
+def depth_picture(z: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    """Depths (F, H, W) in metres → (F, H, W, 3) uint8 grey: z from 0 (white) to max_depth_m (dark);
+    invalid pixels (z <= 0) black."""
     grey = np.where(z > 0, 255.0 - 200.0 * np.clip(z / cfg.max_depth_m, 0.0, 1.0), 0.0)
     return np.repeat(np.rint(grey).astype(np.uint8)[..., None], 3, axis=-1)
 
@@ -50,9 +49,7 @@ def vae_sample(
     )
     errors = np.linalg.norm(out_m - truth_m, axis=-1)[truth_m.any(axis=-1)]
     metrics = {"pointmap_median_error_mm": 1000 * float(np.median(errors)) if errors.size else float("nan")}
-    return metrics, picture(
-        [depth_picture(frames, cfg, own_frame=False), depth_picture(recon, cfg, own_frame=False)]
-    )
+    return metrics, picture([depth_picture(truth_m[..., 2], cfg), depth_picture(out_m[..., 2], cfg)])
 
 
 @torch.no_grad()
@@ -90,12 +87,12 @@ def unet_sample(
     rows = [
         model_to_rgb(truth["rgb_n"]),
         model_to_rgb(rgb_n),
-        depth_picture(truth["pm_n"], cfg),
-        depth_picture(pm_n, cfg),
+        depth_picture(z["n"], cfg),
+        depth_picture(z["gen_n"], cfg),
         model_to_rgb(truth["rgb_m"]),
         model_to_rgb(rgb_m),
-        depth_picture(truth["pm_m_in_n"], cfg, own_frame=False),
-        depth_picture(pm_m, cfg, own_frame=False),
+        depth_picture(z["m"], cfg),
+        depth_picture(z["gen_m"], cfg),
     ]
     metrics = {
         "psnr_n": float(np.mean(psnr(rows[0], rows[1]))),

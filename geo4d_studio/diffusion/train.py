@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from geo4d_studio.atomic import atomic_path
 from geo4d_studio.diffusion.config import TRAINING_PHASES, ModelConfig
 from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes, model_batch
 from geo4d_studio.errors import CheckpointError, Geo4DError
-from geo4d_studio.interrupts import first_interrupt_sets
+from geo4d_studio.interrupts import first_interrupt_sets, ignore_interrupts
 
 KL_WEIGHT = 1e-6
 VAE_LR = 5e-4
@@ -197,11 +196,6 @@ def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelC
             valid = item[valid_key][:, 0].numpy() > 0
             errors.append(np.linalg.norm(recon - truth, axis=-1)[valid])
     return float(np.median(np.concatenate(errors)))
-
-
-def ignore_interrupts(_worker_id: int) -> None:
-    """Data-loader worker set-up: Ctrl-C is the training process's to handle, not the workers'."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def checkpoints(out: Path) -> list[Path]:
