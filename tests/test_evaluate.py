@@ -134,14 +134,14 @@ def test_autoencoders_column_scores_the_first_models_reconstruction(
 ) -> None:
     from geo4d_studio.diffusion.evaluate import AUTOENCODERS_NAME, BASELINE_NAME, evaluate
 
-    columns_done: list[str] = []
+    progress: list[tuple[str, int, int]] = []
     results = evaluate(
         [random_model], sample_path, num_pairs=1, steps=1, autoencoders=True, baseline=True,
-        on_clip=columns_done.append,
+        on_clip=lambda *call: progress.append(call),
     )  # fmt: skip
     names = [r.name for r in results]
     assert names == [random_model.name, f"{random_model.name}: {AUTOENCODERS_NAME}", BASELINE_NAME]
-    assert columns_done == names  # one progress call per clip of each column
+    assert progress == [(name, i + 1, 3) for i, name in enumerate(names)]  # per clip of each column
     (pair, generated), (same_pair, reconstructed) = results[0].pairs[0], results[1].pairs[0]
     assert pair == same_pair and all(
         np.isfinite(reconstructed[k]) for k in ("psnr_n", "absrel_n", "absrel_m")
@@ -182,14 +182,15 @@ def test_a_stop_leaves_every_column_with_the_same_finished_clips(
 
     stop, calls = threading.Event(), []
 
-    def on_clip(column: str) -> None:
-        calls.append(column)
+    def on_clip(column: str, done: int, total: int) -> None:
+        calls.append((column, done, total))
         stop.set()  # as a Ctrl-C during the first clip would
 
     results = evaluate(
         [random_model], sample_path, num_pairs=3, steps=1, baseline=True, on_clip=on_clip, stop=stop
     )
-    assert len(calls) == 2  # the first clip was finished by both columns, no other was started
+    # the first clip was finished by both columns (of 3 clips × 2 columns), no other was started
+    assert [c[1:] for c in calls] == [(1, 6), (2, 6)]
     assert [len(r.pairs) for r in results] == [1, 1] and results[0].pairs[0][0] == results[1].pairs[0][0]
     assert all(math.isfinite(r.seconds_per_clip) for r in results)
 

@@ -277,3 +277,16 @@ def test_held_out_samples_are_written_and_logged_for_each_phase(sample_path: Pat
     np.testing.assert_array_equal(picture[:h], np.concatenate(list(recorded), axis=1))
     generated = np.stack(np.split(picture[h : 2 * h], frames, axis=1))
     assert np.mean(psnr(recorded, generated)) == pytest.approx(records[2]["held_out"]["psnr_n"])
+
+
+def test_log_lines_are_strict_json_with_null_for_non_finite_numbers() -> None:
+    from geo4d_studio.diffusion.train import json_line
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    line = json_line({"step": 3, "loss": float("nan"), "held_out": {"psnr": float("inf"), "absrel": 0.5}})
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert json.loads(line, parse_constant=refuse) == {
+        "step": 3, "loss": None, "held_out": {"psnr": None, "absrel": 0.5}
+    }  # fmt: skip

@@ -64,17 +64,17 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     stop = threading.Event()
-    columns = len(args.model) + args.autoencoders + args.baseline
     with (
         first_interrupt_sets(stop),
-        tqdm(total=args.pairs * columns, desc="evaluate", unit="clip", file=sys.stderr, delay=0.5) as bar,
+        tqdm(desc="evaluate", unit="clip", file=sys.stderr, delay=0.5) as bar,
     ):
 
-        def on_clip(column: str) -> None:
+        def on_clip(column: str, done: int, total: int) -> None:
             if stop.is_set():
                 bar.set_description("Ctrl-C: finishing this clip (again: abort)", refresh=False)
+            bar.total = total
             bar.set_postfix_str(column, refresh=False)
-            bar.update()
+            bar.update(done - bar.n)
 
         results = evaluate(
             args.model,

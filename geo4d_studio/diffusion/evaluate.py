@@ -38,7 +38,7 @@ from geo4d_studio.atomic import atomic_path, check_writable
 from geo4d_studio.diffusion.dataset import MIN_CAMERAS, episode_paths, split_cameras
 from geo4d_studio.errors import Geo4DError, OutputPathError, SceneFormatError
 
-ClipCallback = Callable[[str], None]  # called with the column's name after each clip
+ClipCallback = Callable[[str, int, int], None]  # (column name, clips scored by all columns, of total)
 
 METRICS: dict[str, str] = {
     "psnr_n": "PSNR view n (dB) ↑",
@@ -234,17 +234,20 @@ def score(
     stop: threading.Event | None = None,
 ) -> list[ModelResult]:
     """Score every column clip by clip (each clip by all columns before the next), so that a `stop`
-    set meanwhile leaves every column with the same finished clips; `on_clip(column name)` after each."""
+    set meanwhile leaves every column with the same finished clips; `on_clip(column name, clips
+    scored, total)` after each clip of each column."""
     from geo4d_studio.scene import open_scene
 
+    done, total = 0, len(pairs) * len(columns)
     for pair in pairs:
         if stop is not None and stop.is_set():
             break
         with open_scene(pair.episode) as scene:
             for column in columns:
                 column.score_clip(scene, pair, keep_videos=i3d is not None)
+                done += 1
                 if on_clip is not None:
-                    on_clip(column.result.name)
+                    on_clip(column.result.name, done, total)
     return [column.finish(i3d) for column in columns]
 
 
@@ -288,8 +291,8 @@ def evaluate(
 ) -> list[ModelResult]:
     """Evaluate each model on the same `num_pairs` held-out clips of the episodes in `data`; with
     `baseline`, add the repeated-condition-frame column (clip length and stride of the first model);
-    with `autoencoders`, the first model's autoencoders-only column. `on_clip(column name)` is called
-    after each clip of each column; once `stop` is set, no further clip is started (every column
+    with `autoencoders`, the first model's autoencoders-only column. `on_clip` is called after each
+    clip of each column (see `score`); once `stop` is set, no further clip is started (every column
     then holds the same finished clips)."""
     from geo4d_studio.diffusion.config import ModelConfig
 

@@ -14,7 +14,7 @@ import torch
 
 from geo4d_studio.diffusion.config import ModelConfig
 from geo4d_studio.diffusion.normalize import model_to_pointmap, model_to_rgb
-from geo4d_studio.diffusion.vae import decode, encode
+from geo4d_studio.diffusion.vae import decode, encode, pointmap_reconstruction
 from geo4d_studio.metrics.depth import abs_rel
 from geo4d_studio.metrics.image import psnr
 
@@ -34,22 +34,26 @@ def picture(rows: list[np.ndarray]) -> np.ndarray:
 
 
 @torch.no_grad()
-def vae_sample(
-    vae: torch.nn.Module, frames: torch.Tensor, kind: str, cfg: ModelConfig
+def rgb_vae_sample(
+    vae: torch.nn.Module, item: dict[str, torch.Tensor]
 ) -> tuple[dict[str, float], np.ndarray]:
-    """Recorded frames (F, 3, H, W) over their reconstruction by `vae` (`kind` "rgb" or "pointmap")."""
+    """The RGB frames of both views of the model-space `item` (batch of 1) over their reconstruction."""
     vae.eval()
-    recon = decode(vae, encode(vae, frames)).float()
-    if kind == "rgb":
-        truth, out = model_to_rgb(frames), model_to_rgb(recon)
-        return {"psnr": float(np.mean(psnr(truth, out)))}, picture([truth, out])
-    truth_m, out_m = (
-        model_to_pointmap(frames, cfg, own_frame=False),
-        model_to_pointmap(recon, cfg, own_frame=False),
-    )
-    errors = np.linalg.norm(out_m - truth_m, axis=-1)[truth_m.any(axis=-1)]
+    frames = torch.cat([item["rgb_n"][0], item["rgb_m"][0]])
+    truth, out = model_to_rgb(frames), model_to_rgb(decode(vae, encode(vae, frames)))
+    return {"psnr": float(np.mean(psnr(truth, out)))}, picture([truth, out])
+
+
+def pointmap_vae_sample(
+    vae: torch.nn.Module, item: dict[str, torch.Tensor], cfg: ModelConfig
+) -> tuple[dict[str, float], np.ndarray]:
+    """The pointmaps of view n and of view m in n's frame of `item` (batch of 1), as depth, over their
+    reconstruction; the median 3D error over the recorded valid pixels."""
+    vae.eval()
+    truth, recon, valid = pointmap_reconstruction(vae, item, cfg)
+    errors = np.linalg.norm(recon - truth, axis=-1)[valid]
     metrics = {"pointmap_median_error_mm": 1000 * float(np.median(errors)) if errors.size else float("nan")}
-    return metrics, picture([depth_picture(truth_m[..., 2], cfg), depth_picture(out_m[..., 2], cfg)])
+    return metrics, picture([depth_picture(truth[..., 2], cfg), depth_picture(recon[..., 2], cfg)])
 
 
 @torch.no_grad()

@@ -180,22 +180,27 @@ def frames_for_vae(
     return frames[torch.from_numpy(np.sort(idx))]
 
 
-@torch.no_grad()
 def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelConfig) -> float:
     """Median reconstruction error in metres of the pointmap VAE over valid pixels of `data`'s first items."""
-    from geo4d_studio.diffusion.normalize import model_to_pointmap
-    from geo4d_studio.diffusion.vae import decode, encode
+    from geo4d_studio.diffusion.vae import pointmap_reconstruction
 
     errors = []
     for i in range(HELD_OUT_EVAL_ITEMS):
-        item = model_batch(data[i], cfg)
-        for pm_key, valid_key in (("pm_n", "valid_n"), ("pm_m_in_n", "valid_m")):
-            x = item[pm_key]
-            truth = model_to_pointmap(x, cfg)
-            recon = model_to_pointmap(decode(pm_vae, encode(pm_vae, x)), cfg)
-            valid = item[valid_key][:, 0].numpy() > 0
-            errors.append(np.linalg.norm(recon - truth, axis=-1)[valid])
+        truth, recon, valid = pointmap_reconstruction(pm_vae, model_batch(data[i], cfg), cfg)
+        errors.append(np.linalg.norm(recon - truth, axis=-1)[valid])
     return float(np.median(np.concatenate(errors)))
+
+
+def json_line(record: dict) -> str:
+    """`record` as one line of strict JSON: a non-finite number (nothing to measure, a diverged loss)
+    is written as null."""
+
+    def finite(value):
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    return json.dumps(finite(record), allow_nan=False) + "\n"
 
 
 def checkpoints(out: Path) -> list[Path]:
@@ -357,25 +362,22 @@ class Trainer:
         and its numbers appended to `samples/samples.jsonl`."""
         import imageio.v3 as iio
 
-        from geo4d_studio.diffusion.samples import unet_sample, vae_sample
+        from geo4d_studio.diffusion.samples import pointmap_vae_sample, rgb_vae_sample, unet_sample
 
         item = {k: v.to(self.accelerator.device) for k, v in self.held_out.batch(0, 1).items()}
         if phase == "unet":
             metrics, image = unet_sample(self.rgb_vae, self.pm_vae, self.unet, item, self.cfg)
+        elif phase == "rgb_vae":
+            metrics, image = rgb_vae_sample(self.rgb_vae, item)
         else:
-            vae, keys, kind = (
-                (self.rgb_vae, ("rgb_n", "rgb_m"), "rgb")
-                if phase == "rgb_vae"
-                else (self.pm_vae, ("pm_n", "pm_m_in_n"), "pointmap")
-            )
-            metrics, image = vae_sample(vae, torch.cat([item[k][0] for k in keys]), kind, self.cfg)
+            metrics, image = pointmap_vae_sample(self.pm_vae, item, self.cfg)
         path = self.out / "samples" / f"step-{self.step:06d}-{phase}.png"
         path.parent.mkdir(exist_ok=True)
         with atomic_path(path, overwrite=True) as tmp:
             iio.imwrite(tmp, image, extension=".png")
         record = {"step": self.step, "phase": phase, "held_out": metrics, "picture": path.name}
         with open(path.parent / "samples.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+            log.write(json_line(record))
 
     # ----- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
@@ -490,7 +492,7 @@ class Trainer:
                     now = time.perf_counter()
                     record = {"step": self.step, "phase": phase, **logs, "it_s": window_n / (now - window_t)}
                     record["elapsed_s"] = now - started
-                    log.write(json.dumps(record) + "\n")
+                    log.write(json_line(record))
                     log.flush()
                     window_t, window_n = now, 0
                 every = self.opts.sample_every

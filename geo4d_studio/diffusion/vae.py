@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKL
 
@@ -50,3 +51,23 @@ def decode(vae: AutoencoderKL, z: torch.Tensor) -> torch.Tensor:
     flat = z.reshape(-1, *z.shape[-3:]).to(vae.device, vae.dtype) / vae.config.scaling_factor
     x = vae.decode(flat).sample
     return x.reshape(*lead, *x.shape[1:])
+
+
+@torch.no_grad()
+def pointmap_reconstruction(
+    pm_vae: AutoencoderKL, item: dict[str, torch.Tensor], cfg: ModelConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """View n's pointmaps and view m's in n's frame of a model-space `item` (see dataset.model_batch),
+    recorded and through `pm_vae`: metres (N, H, W, 3) each, and the recorded validity (N, H, W).
+
+    The reconstruction error is `norm(recon - truth)[valid]`; a valid pixel decoded as invalid counts
+    its full distance from the origin."""
+    from geo4d_studio.diffusion.normalize import model_to_pointmap
+
+    truth, recon, valid = [], [], []
+    for pm_key, valid_key, own_frame in (("pm_n", "valid_n", True), ("pm_m_in_n", "valid_m", False)):
+        x = item[pm_key]
+        for pm, out in ((x, truth), (decode(pm_vae, encode(pm_vae, x)), recon)):
+            out.append(model_to_pointmap(pm, cfg, own_frame=own_frame).reshape(-1, *x.shape[-2:], 3))
+        valid.append(item[valid_key].cpu().numpy().reshape(-1, *x.shape[-2:]) > 0)
+    return np.concatenate(truth), np.concatenate(recon), np.concatenate(valid)
