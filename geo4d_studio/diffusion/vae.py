@@ -13,6 +13,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from geo4d_studio.diffusion.config import ModelConfig
+from geo4d_studio.diffusion.normalize import model_to_pointmap
 
 
 def build_vae(cfg: ModelConfig) -> AutoencoderKL:
@@ -62,8 +63,6 @@ def pointmap_reconstruction(
 
     The reconstruction error is `norm(recon - truth)[valid]`; a valid pixel decoded as invalid counts
     its full distance from the origin."""
-    from geo4d_studio.diffusion.normalize import model_to_pointmap
-
     truth, recon, valid = [], [], []
     for pm_key, valid_key, own_frame in (("pm_n", "valid_n", True), ("pm_m_in_n", "valid_m", False)):
         x = item[pm_key]
