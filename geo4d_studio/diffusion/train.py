@@ -186,8 +186,7 @@ def pointmap_vae_error_m(pm_vae: torch.nn.Module, data: PairDataset, cfg: ModelC
 
     errors = []
     for i in range(HELD_OUT_EVAL_ITEMS):
-        truth, recon, valid = pointmap_reconstruction(pm_vae, model_batch(data[i], cfg), cfg)
-        errors.append(np.linalg.norm(recon - truth, axis=-1)[valid])
+        errors.append(pointmap_reconstruction(pm_vae, model_batch(data[i], cfg), cfg)[2])
     return float(np.median(np.concatenate(errors)))
 
 

@@ -59,14 +59,14 @@ def pointmap_reconstruction(
     pm_vae: AutoencoderKL, item: dict[str, torch.Tensor], cfg: ModelConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """View n's pointmaps and view m's in n's frame of a model-space `item` (see dataset.model_batch),
-    recorded and through `pm_vae`: metres (N, H, W, 3) each, and the recorded validity (N, H, W).
-
-    The reconstruction error is `norm(recon - truth)[valid]`; a valid pixel decoded as invalid counts
-    its full distance from the origin."""
+    recorded and through `pm_vae`, metres (N, H, W, 3) each, and the reconstruction error in metres at
+    every recorded valid pixel (1-D; a valid pixel decoded as invalid counts its full distance from the
+    origin)."""
     truth, recon, valid = [], [], []
     for pm_key, valid_key, own_frame in (("pm_n", "valid_n", True), ("pm_m_in_n", "valid_m", False)):
         x = item[pm_key]
         for pm, out in ((x, truth), (decode(pm_vae, encode(pm_vae, x)), recon)):
             out.append(model_to_pointmap(pm, cfg, own_frame=own_frame).reshape(-1, *x.shape[-2:], 3))
         valid.append(item[valid_key].cpu().numpy().reshape(-1, *x.shape[-2:]) > 0)
-    return np.concatenate(truth), np.concatenate(recon), np.concatenate(valid)
+    truth_m, recon_m = np.concatenate(truth), np.concatenate(recon)
+    return truth_m, recon_m, np.linalg.norm(recon_m - truth_m, axis=-1)[np.concatenate(valid)]
