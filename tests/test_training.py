@@ -92,6 +92,8 @@ def test_a_few_steps_of_each_phase_reduce_its_loss(sample_path: Path, tmp_path: 
     assert all(r["it_s"] > 0 and r["lr"] > 0 for r in records)
     error_m = summary["pointmap_vae_median_error_m"]
     assert 0 < error_m < 2.0  # metres; a few steps only, but measured on held-out cameras
+    train_error_m = summary["pointmap_vae_median_train_error_m"]
+    assert 0 < train_error_m < 2.0 and train_error_m != error_m  # training cameras: other pointmaps
     from geo4d_studio.diffusion.pipeline import Geo4DPipeline
 
     pipe = Geo4DPipeline.from_pretrained(summary["export_dir"], device="cpu", dtype=torch.float32)
@@ -232,6 +234,29 @@ def test_only_the_chosen_phases_run_when_refining_a_pipeline(sample_path: Path, 
         assert any(not torch.equal(before[k], after[k]) for k in before) == changed, name
     with pytest.raises(Geo4DError, match="--phases: unknown"):
         tiny_options(sample_path, tmp_path / "x", phases=("vae",)).phase_steps()
+
+
+def test_a_config_file_sizes_the_model_and_a_bad_one_is_named(
+    sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from geo4d_studio.cli import main
+    from geo4d_studio.diffusion.config import ModelConfig
+
+    fields = {**ModelConfig.tiny().to_dict(), "vae_block_out_channels": [16, 16, 32, 32]}
+    config = tmp_path / "wide_vae.json"
+    config.write_text(json.dumps(fields))
+    out = tmp_path / "wide"
+    args = ["--data", str(sample_path), "--phases", "rgb_vae", "--vae-steps", "1", "--sample-every", "0"]
+    assert main(["train", "--config", str(config), "--out", str(out), *args]) == 0
+    exported = json.loads((out / "pipeline/rgb_vae/config.json").read_text())
+    assert exported["block_out_channels"] == [16, 16, 32, 32]
+    assert json.loads((out / "pipeline/geo4d_config.json").read_text())["image_size"] == [32, 32]
+
+    config.write_text('{"vae_block_out_channels": [16, 16]}')  # 4 levels needed
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "bad"), *args]) == 2
+    assert f"{config}: not a model config (vae_block_out_channels needs 4 entries" in capsys.readouterr().err
+    assert main(["train", "--config", "smal", "--out", str(tmp_path / "bad"), *args]) == 2
+    assert "--config smal: neither a preset (tiny, small, paper) nor a JSON file" in capsys.readouterr().err
 
 
 def test_vae_learning_rate_warms_up_then_decays_to_zero() -> None:

@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "VAEs to OUT/pipeline. Ctrl-C stops after the current step with a checkpoint and an export (a second "
         "Ctrl-C aborts); --resume continues. Multi-GPU: `accelerate launch -m geo4d_studio train ...`.",
     )
-    parser.add_argument("--config", choices=("tiny", "small", "paper"), default="small", help="model preset")
+    parser.add_argument(
+        "--config",
+        default="small",
+        help="model preset (tiny, small, paper; default small) or a JSON file of model-config fields, "
+        "those left out taking small's values (e.g. a pipeline's geo4d_config.json, edited)",
+    )
     parser.add_argument(
         "--data", type=Path, required=True, help="directory of episode .h5 files (or one file)"
     )
@@ -123,7 +128,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if summary["stopped"]:
         print(f"stopped ({summary['stopped']}); --resume continues from the checkpoint")
-    error_m = summary.get("pointmap_vae_median_error_m")
+    error_m, train_error_m = (
+        summary["pointmap_vae_median_error_m"],
+        summary["pointmap_vae_median_train_error_m"],
+    )
     if error_m is not None:
-        print(f"pointmap VAE median error on held-out frames: {1000 * error_m:.2f} mm")
+        print(
+            f"pointmap VAE median error: {1000 * error_m:.2f} mm on held-out cameras, "
+            f"{1000 * train_error_m:.2f} mm on training cameras"
+        )
     return 0

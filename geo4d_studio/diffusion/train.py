@@ -80,7 +80,8 @@ class TrainOptions:
         return self.pipeline_config_file() is not None
 
     def model_config(self) -> ModelConfig:
-        """The preset (or, when fine-tuning, the pipeline's own config) with the ablation flags applied."""
+        """The preset or config file (or, when fine-tuning, the pipeline's own config) with the ablation
+        flags applied."""
         presets = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "paper": ModelConfig.paper}
         config_file = self.pipeline_config_file()
         if config_file is not None:
@@ -94,7 +95,7 @@ class TrainOptions:
         elif self.preset in presets:
             base = presets[self.preset]()
         else:
-            raise Geo4DError(f"--config: unknown preset {self.preset!r} (choose tiny, small or paper)")
+            base = config_from_file(Path(self.preset))
         return dataclasses.replace(
             base, cross_view_attention=self.cross_view_attention, use_3d_loss=self.use_3d_loss
         )
@@ -113,11 +114,22 @@ class TrainOptions:
 
 def vae_lr(step: int, steps: int) -> float:
     """VAE learning rate at `step` of a phase of `steps`: linear warm-up, then cosine decay to 0
-    (the decay is what brings the reconstruction error down to millimetres)."""
+    (the decay is what brings the reconstruction error down at the end)."""
     warmup = max(1, min(VAE_WARMUP_STEPS, steps // 10))
     if step < warmup:
         return VAE_LR * (step + 1) / warmup
     return VAE_LR * 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def config_from_file(path: Path) -> ModelConfig:
+    """A `ModelConfig` from a JSON file of its fields (fields left out take the `small` preset's values),
+    e.g. an exported pipeline's geo4d_config.json, edited."""
+    if not path.is_file():
+        raise Geo4DError(f"--config {path}: neither a preset (tiny, small, paper) nor a JSON file")
+    try:
+        return ModelConfig.load(path)
+    except (OSError, ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise Geo4DError(f"{path}: not a model config ({exc})") from exc
 
 
 class EMA:
@@ -248,7 +260,7 @@ class Trainer:
         self.optimizers = dict(zip(TRAINING_PHASES, prepared[3:], strict=True))
         self.ema = EMA(self.accelerator.unwrap_model(self.models["unet"]), opts.ema_decay)
         self.step = 0
-        self.summary: dict = {"pointmap_vae_median_error_m": None}
+        self.summary: dict = {"pointmap_vae_median_error_m": None, "pointmap_vae_median_train_error_m": None}
 
     def _build_models(self) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
         """(RGB VAE, pointmap VAE, U-Net): fresh, from an exported pipeline (fine-tuning), or from a
@@ -346,15 +358,18 @@ class Trainer:
 
     def on_phase_end(self, phase: str) -> None:
         """After the RGB VAE: copy it into the pointmap VAE. After the pointmap VAE: freeze both VAEs
-        and measure the pointmap VAE's reconstruction error in metres on held-out cameras."""
+        and measure the pointmap VAE's reconstruction error in metres on held-out cameras and, to show
+        how much of it is the cost of unseen viewpoints, on training cameras."""
         from geo4d_studio.diffusion.vae import init_pointmap_vae_from
 
         if phase == "rgb_vae":
             self.pm_vae.load_state_dict(init_pointmap_vae_from(self.rgb_vae).state_dict())
         elif phase == "pointmap_vae":
-            self.summary["pointmap_vae_median_error_m"] = pointmap_vae_error_m(
-                self.pm_vae.eval(), self.held_out, self.cfg
-            )
+            self.pm_vae.eval()
+            for key, data in (("median", self.held_out), ("median_train", self.train_data)):
+                self.summary[f"pointmap_vae_{key}_error_m"] = pointmap_vae_error_m(
+                    self.pm_vae, data, self.cfg
+                )
 
     def write_sample(self, phase: str) -> None:
         """The held-out sample of `phase` now (see diffusion/samples.py): `samples/step-N-PHASE.png`,
