@@ -128,11 +128,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if summary["stopped"]:
         print(f"stopped ({summary['stopped']}); --resume continues from the checkpoint")
-    error_m, train_error_m = (
-        summary["pointmap_vae_median_error_m"],
-        summary["pointmap_vae_median_train_error_m"],
-    )
+    error_m = summary["pointmap_vae_median_error_m"]
     if error_m is not None:
+        train_error_m = summary["pointmap_vae_median_train_error_m"]
         print(
             f"pointmap VAE median error: {1000 * error_m:.2f} mm on held-out cameras, "
             f"{1000 * train_error_m:.2f} mm on training cameras"

@@ -367,10 +367,11 @@ class Trainer:
             self.pm_vae.load_state_dict(init_pointmap_vae_from(self.rgb_vae).state_dict())
         elif phase == "pointmap_vae":
             self.pm_vae.eval()
-            for key, data in (("median", self.held_out), ("median_train", self.train_data)):
-                self.summary[f"pointmap_vae_{key}_error_m"] = pointmap_vae_error_m(
-                    self.pm_vae, data, self.cfg
-                )
+            for key, data in (
+                ("pointmap_vae_median_error_m", self.held_out),
+                ("pointmap_vae_median_train_error_m", self.train_data),
+            ):
+                self.summary[key] = pointmap_vae_error_m(self.pm_vae, data, self.cfg)
 
     def write_sample(self, phase: str) -> None:
         """The held-out sample of `phase` now (see diffusion/samples.py): `samples/step-N-PHASE.png`,
