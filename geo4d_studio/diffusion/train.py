@@ -94,8 +94,12 @@ class TrainOptions:
                 )
         elif self.preset in presets:
             base = presets[self.preset]()
-        else:
+        elif Path(self.preset).is_file():
             base = config_from_file(Path(self.preset))
+        else:
+            raise Geo4DError(
+                f"--config {self.preset}: neither a preset ({', '.join(presets)}) nor a JSON file"
+            )
         return dataclasses.replace(
             base, cross_view_attention=self.cross_view_attention, use_3d_loss=self.use_3d_loss
         )
@@ -124,8 +128,6 @@ def vae_lr(step: int, steps: int) -> float:
 def config_from_file(path: Path) -> ModelConfig:
     """A `ModelConfig` from a JSON file of its fields (fields left out take the `small` preset's values),
     e.g. an exported pipeline's geo4d_config.json, edited."""
-    if not path.is_file():
-        raise Geo4DError(f"--config {path}: neither a preset (tiny, small, paper) nor a JSON file")
     try:
         return ModelConfig.load(path)
     except (OSError, ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
