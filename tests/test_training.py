@@ -236,6 +236,46 @@ def test_only_the_chosen_phases_run_when_refining_a_pipeline(sample_path: Path, 
         tiny_options(sample_path, tmp_path / "x", phases=("vae",)).phase_steps()
 
 
+def test_decoder_only_refinement_keeps_the_latent_space_the_unet_was_trained_on(
+    sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from geo4d_studio.cli import main
+
+    source = Path(
+        train(tiny_options(sample_path, tmp_path / "first", vae_steps=1, unet_steps=1))["export_dir"]
+    )
+    common = ["train", "--config", "tiny", "--data", str(sample_path), "--sample-every", "0", "--vae-steps"]
+    refine = [*common, "2", "--init-from", str(source), "--phases", "rgb_vae", "pointmap_vae"]
+    out = tmp_path / "decoders"
+    assert main([*refine, "--vae-decoder-only", "--vae-lr", "1e-3", "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    weights = "diffusion_pytorch_model.safetensors"
+    refined = {
+        name: load_file(str(out / "pipeline" / name / weights)) for name in ("rgb_vae", "pointmap_vae")
+    }
+    for name, after in refined.items():
+        before = load_file(str(source / name / weights))
+        for part, changed in (("encoder.", False), ("quant_conv.", False), ("decoder.", True)):
+            keys = [k for k in before if k.startswith(part)]
+            assert keys and any(not torch.equal(before[k], after[k]) for k in keys) == changed, (name, part)
+    # the pointmap VAE came trained: the RGB phase's end does not overwrite it with the RGB VAE
+    assert any(not torch.equal(refined["rgb_vae"][k], refined["pointmap_vae"][k]) for k in refined["rgb_vae"])
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert logged[0]["lr"] == pytest.approx(1e-3)  # --vae-lr is the peak (2 steps: no warm-up)
+
+    assert main([*refine, "--out", str(tmp_path / "stale")]) == 0  # encoders train, the U-Net does not
+    assert (
+        "warning: the VAE phases change the latents the fine-tuned U-Net was trained on"
+        in capsys.readouterr().err
+    )
+    fresh = [*common, "1", "--vae-decoder-only", "--out", str(tmp_path / "fresh")]
+    assert main(fresh) == 2
+    assert (
+        "--vae-decoder-only refines trained VAEs: pass --init-from or --vaes-from" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "fresh").exists()
+
+
 def test_a_config_file_sizes_the_model_and_a_bad_one_is_named(
     sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -266,6 +306,7 @@ def test_vae_learning_rate_warms_up_then_decays_to_zero() -> None:
     assert all(a >= b for a, b in zip(rates[99:], rates[100:], strict=False))  # then only falls
     assert rates[-1] < 1e-4 * peak and peak == pytest.approx(VAE_LR, rel=0.01)
     assert vae_lr(0, 6) == pytest.approx(VAE_LR)  # short phases: no warm-up
+    assert max(vae_lr(step, 1000, peak=1e-4) for step in range(1000)) == pytest.approx(1e-4, rel=0.01)
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--workers", "-1"), ("--max-minutes", "-2")])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from geo4d_studio.diffusion.config import TRAINING_PHASES
+from geo4d_studio.diffusion.config import TRAINING_PHASES, VAE_LR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         choices=TRAINING_PHASES,
         help="run only these phases (default: all three, or only unet with --vaes-from or --init-from a "
-        "pipeline); e.g. --init-from model --phases pointmap_vae refines the shipped pointmap VAE",
+        "pipeline); e.g. --init-from model --phases pointmap_vae --vae-decoder-only refines the shipped "
+        "pointmap VAE's decoder",
+    )
+    parser.add_argument(
+        "--vae-decoder-only",
+        action="store_true",
+        help="VAE phases train only the decoders: the latent space, and so a U-Net trained on it, stays "
+        "valid (with --init-from or --vaes-from a pipeline)",
     )
     parser.add_argument(
         "--no-cross-view-attention", action="store_true", help="ablation: views do not attend"
@@ -67,7 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lr",
         type=float,
         default=1e-4,
-        help="U-Net learning rate (the VAEs use 5e-4 with warm-up and cosine decay over --vae-steps)",
+        help="U-Net learning rate (default 1e-4)",
+    )
+    parser.add_argument(
+        "--vae-lr",
+        type=float,
+        default=VAE_LR,
+        help=f"VAE peak learning rate: warm-up, then cosine decay to 0 over --vae-steps (default {VAE_LR:g})",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
@@ -96,33 +110,41 @@ def run(args: argparse.Namespace) -> int:
         raise Geo4DError(f"--sample-every {args.sample_every}: must be 0 (no samples) or more")
     if args.max_minutes is not None and not args.max_minutes >= 0:
         raise Geo4DError(f"--max-minutes {args.max_minutes:g}: must be 0 or more")
-    summary = train(
-        TrainOptions(
-            preset=args.config,
-            data=args.data,
-            out=args.out,
-            unet_steps=args.steps,
-            vae_steps=args.vae_steps,
-            resume=args.resume,
-            init_from=args.init_from,
-            vaes_from=args.vaes_from,
-            cross_view_attention=not args.no_cross_view_attention,
-            use_3d_loss=not args.no_3d_loss,
-            phases=tuple(args.phases) if args.phases else None,
-            batch_size=args.batch_size,
-            vae_batch=args.vae_batch,
-            workers=args.workers,
-            max_minutes=args.max_minutes,
-            lr=args.lr,
-            seed=args.seed,
-            checkpoint_every=args.checkpoint_every,
-            log_every=args.log_every,
-            sample_every=args.sample_every,
-            gradient_checkpointing=args.gradient_checkpointing,
-            fp16_export=args.fp16,
-            threads=args.threads,
-        )
+    opts = TrainOptions(
+        preset=args.config,
+        data=args.data,
+        out=args.out,
+        unet_steps=args.steps,
+        vae_steps=args.vae_steps,
+        resume=args.resume,
+        init_from=args.init_from,
+        vaes_from=args.vaes_from,
+        cross_view_attention=not args.no_cross_view_attention,
+        use_3d_loss=not args.no_3d_loss,
+        phases=tuple(args.phases) if args.phases else None,
+        vae_decoder_only=args.vae_decoder_only,
+        batch_size=args.batch_size,
+        vae_batch=args.vae_batch,
+        workers=args.workers,
+        max_minutes=args.max_minutes,
+        lr=args.lr,
+        vae_lr=args.vae_lr,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        sample_every=args.sample_every,
+        gradient_checkpointing=args.gradient_checkpointing,
+        fp16_export=args.fp16,
+        threads=args.threads,
     )
+    if opts.leaves_unet_stale():
+        print(
+            "warning: the VAE phases change the latents the fine-tuned U-Net was trained on and the U-Net is "
+            "not trained here; the exported pipeline's U-Net will not match them (--vae-decoder-only keeps "
+            "them; or train the unet phase too)",
+            file=sys.stderr,
+        )
+    summary = train(opts)
     print(
         f"exported {summary['export_dir']} ({summary['steps_done']} steps, {summary['elapsed_min']:.1f} min)"
     )

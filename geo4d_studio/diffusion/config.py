@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 TRAINING_PHASES = ("rgb_vae", "pointmap_vae", "unet")  # in the order a full training run takes them
+VAE_LR = 5e-4  # default peak learning rate of the VAE phases
 
 
 @dataclass

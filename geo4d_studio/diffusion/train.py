@@ -25,13 +25,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from geo4d_studio.atomic import atomic_path
-from geo4d_studio.diffusion.config import TRAINING_PHASES, ModelConfig
+from geo4d_studio.diffusion.config import TRAINING_PHASES, VAE_LR, ModelConfig
 from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes, model_batch
 from geo4d_studio.errors import CheckpointError, Geo4DError
 from geo4d_studio.interrupts import first_interrupt_sets, ignore_interrupts
 
 KL_WEIGHT = 1e-6
-VAE_LR = 5e-4
 VAE_WARMUP_STEPS = 100
 VAE_ERROR_CLIPS = 32  # 8 clips left the median error ±4 mm to the draw
 
@@ -51,9 +50,11 @@ class TrainOptions:
     cross_view_attention: bool = True
     use_3d_loss: bool = True
     phases: tuple[str, ...] | None = None
+    vae_decoder_only: bool = False
     batch_size: int = 2
     vae_batch: int = 8
     lr: float = 1e-4
+    vae_lr: float = VAE_LR
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 10
@@ -115,14 +116,32 @@ class TrainOptions:
         steps = {"rgb_vae": self.vae_steps, "pointmap_vae": self.vae_steps, "unet": self.unet_steps}
         return {phase: steps[phase] * (phase in chosen) for phase in TRAINING_PHASES}
 
+    def leaves_unet_stale(self) -> bool:
+        """Whether the run changes the latent space under a fine-tuned U-Net it does not train: VAE
+        phases on `init_from` a pipeline, encoders not frozen, no U-Net steps."""
+        steps = self.phase_steps()
+        vae_steps = steps["rgb_vae"] + steps["pointmap_vae"]
+        return self.fine_tunes() and not self.vae_decoder_only and vae_steps > 0 and steps["unet"] == 0
 
-def vae_lr(step: int, steps: int) -> float:
-    """VAE learning rate at `step` of a phase of `steps`: linear warm-up, then cosine decay to 0
-    (the decay is what brings the reconstruction error down at the end)."""
+    def vaes_come_trained(self) -> bool:
+        """Whether the VAEs are loaded from an exported pipeline (`vaes_from`, or `init_from` one)."""
+        return self.vaes_from is not None or self.fine_tunes()
+
+    def check_decoder_only(self) -> None:
+        """`vae_decoder_only` refines trained VAEs: without them there is no latent space to keep."""
+        if self.vae_decoder_only and not self.vaes_come_trained():
+            raise Geo4DError(
+                "--vae-decoder-only refines trained VAEs: pass --init-from or --vaes-from a pipeline"
+            )
+
+
+def vae_lr(step: int, steps: int, peak: float = VAE_LR) -> float:
+    """VAE learning rate at `step` of a phase of `steps`: linear warm-up to `peak`, then cosine decay
+    to 0 (the decay is what brings the reconstruction error down at the end)."""
     warmup = max(1, min(VAE_WARMUP_STEPS, steps // 10))
     if step < warmup:
-        return VAE_LR * (step + 1) / warmup
-    return VAE_LR * 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
 def config_from_file(path: Path) -> ModelConfig:
@@ -238,6 +257,7 @@ class Trainer:
         if opts.threads:
             torch.set_num_threads(opts.threads)
         self.opts, self.cfg = opts, opts.model_config()
+        opts.check_decoder_only()
         self.out = Path(opts.out)
         self.accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
         torch.manual_seed(opts.seed)
@@ -253,10 +273,19 @@ class Trainer:
         if opts.gradient_checkpointing:
             for module in (self.rgb_vae, self.pm_vae, self.unet):
                 module.enable_gradient_checkpointing()
+        if opts.vae_decoder_only:
+            from geo4d_studio.diffusion.vae import freeze_encoder
+
+            for vae in (self.rgb_vae, self.pm_vae):
+                freeze_encoder(vae)
         self.steps = opts.phase_steps()
         rgb_obj, pm_obj = VAEObjective(self.rgb_vae), VAEObjective(self.pm_vae)
-        opt_rgb = torch.optim.AdamW(rgb_obj.parameters(), lr=VAE_LR, weight_decay=0.0)
-        opt_pm = torch.optim.AdamW(pm_obj.parameters(), lr=VAE_LR, weight_decay=0.0)
+        opt_rgb, opt_pm = (
+            torch.optim.AdamW(
+                [p for p in obj.parameters() if p.requires_grad], lr=opts.vae_lr, weight_decay=0.0
+            )
+            for obj in (rgb_obj, pm_obj)
+        )
         opt_unet = torch.optim.AdamW(self.unet.parameters(), lr=opts.lr, weight_decay=1e-2)
         prepared = self.accelerator.prepare(rgb_obj, pm_obj, self.unet, opt_rgb, opt_pm, opt_unet)
         self.models = dict(zip(TRAINING_PHASES, prepared[:3], strict=True))
@@ -347,7 +376,7 @@ class Trainer:
                 loss, logs = edm_loss(model, self.rgb_vae, self.pm_vae, batch, self.cfg, generator=generator)
             else:
                 for group in optimizer.param_groups:
-                    group["lr"] = vae_lr(self.phase_at(self.step)[1], self.steps[phase])
+                    group["lr"] = vae_lr(self.phase_at(self.step)[1], self.steps[phase], self.opts.vae_lr)
                 keys = ("rgb_n", "rgb_m") if phase == "rgb_vae" else ("pm_n", "pm_m_in_n")
                 loss = model(frames_for_vae(batch, keys, self.opts.vae_batch, rng), generator)
         optimizer.zero_grad(set_to_none=True)
@@ -360,12 +389,13 @@ class Trainer:
         return {"loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"], **logs}
 
     def on_phase_end(self, phase: str) -> None:
-        """After the RGB VAE: copy it into the pointmap VAE. After the pointmap VAE: freeze both VAEs
-        and measure the pointmap VAE's reconstruction error in metres on held-out cameras and, to show
-        how much of it is the cost of unseen viewpoints, on training cameras."""
+        """After the RGB VAE: copy it into the pointmap VAE, unless that came trained (a pipeline's).
+        After the pointmap VAE: freeze both VAEs and measure the pointmap VAE's reconstruction error in
+        metres on held-out cameras and, to show how much of it is the cost of unseen viewpoints, on
+        training cameras."""
         from geo4d_studio.diffusion.vae import init_pointmap_vae_from
 
-        if phase == "rgb_vae":
+        if phase == "rgb_vae" and not self.opts.vaes_come_trained():
             self.pm_vae.load_state_dict(init_pointmap_vae_from(self.rgb_vae).state_dict())
         elif phase == "pointmap_vae":
             self.pm_vae.eval()

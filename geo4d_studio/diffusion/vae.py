@@ -33,6 +33,14 @@ def build_vae(cfg: ModelConfig) -> AutoencoderKL:
     )
 
 
+def freeze_encoder(vae: AutoencoderKL) -> None:
+    """Stop training `vae`'s encoder (and its `quant_conv`): its latent space, the one a U-Net was
+    trained on, stays as it is while the decoder learns to reconstruct from it."""
+    vae.encoder.requires_grad_(False)
+    if vae.quant_conv is not None:
+        vae.quant_conv.requires_grad_(False)
+
+
 def init_pointmap_vae_from(rgb_vae: AutoencoderKL) -> AutoencoderKL:
     """A pointmap VAE that starts as an exact copy of the RGB VAE (same config and weights)."""
     return copy.deepcopy(rgb_vae)
