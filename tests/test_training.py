@@ -309,15 +309,24 @@ def test_vae_learning_rate_warms_up_then_decays_to_zero() -> None:
     assert max(vae_lr(step, 1000, peak=1e-4) for step in range(1000)) == pytest.approx(1e-4, rel=0.01)
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--workers", "-1"), ("--max-minutes", "-2")])
-def test_train_command_rejects_negative_workers_and_budget(
-    flag: str, value: str, sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--workers", "-1", "must be 0"),
+        ("--max-minutes", "-2", "must be 0"),
+        ("--lr", "0", "must be more than 0"),
+        ("--vae-lr", "-1", "must be more than 0"),
+        ("--vae-lr", "nan", "must be more than 0"),
+    ],
+)
+def test_train_command_rejects_negative_workers_budget_and_rates(
+    flag: str, value: str, expected: str, sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     from geo4d_studio.cli import main
 
     args = ["train", "--config", "tiny", "--data", str(sample_path), "--out", str(tmp_path / "o")]
     assert main([*args, flag, value]) == 2
-    assert f"{flag} {value}: must be 0" in capsys.readouterr().err
+    assert f"{flag} {value}: {expected}" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # refused before any work
 
 

@@ -110,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         raise Geo4DError(f"--sample-every {args.sample_every}: must be 0 (no samples) or more")
     if args.max_minutes is not None and not args.max_minutes >= 0:
         raise Geo4DError(f"--max-minutes {args.max_minutes:g}: must be 0 or more")
+    for flag, rate in (("--lr", args.lr), ("--vae-lr", args.vae_lr)):
+        if not rate > 0:
+            raise Geo4DError(f"{flag} {rate:g}: must be more than 0")
     opts = TrainOptions(
         preset=args.config,
         data=args.data,
