@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", type=Path, nargs="+", required=True, help="exported model folder(s)")
     parser.add_argument("--data", type=Path, required=True, help="episode file or directory of episodes")
-    parser.add_argument("--pairs", type=int, default=8, help="clips to evaluate (default 8)")
+    parser.add_argument("--pairs", type=int, default=8, help="distinct clips to evaluate (default 8)")
     parser.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance (default 2.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed for clip choice and sampling")

@@ -86,8 +86,10 @@ class ModelResult:
 
 
 def held_out_pairs(paths: list[Path], count: int, span: int, seed: int = 0) -> list[EvalPair]:
-    """`count` clips cycling over the episodes: a random ordered pair of held-out cameras and a start
-    frame leaving room for `span` more frames, drawn reproducibly from `seed`."""
+    """`count` distinct clips cycling over the episodes: a random ordered pair of held-out cameras and
+    a start frame leaving room for `span` more frames, drawn reproducibly from `seed`. A repeated clip
+    would count twice in the paired intervals, so one is redrawn; Geo4DError when an episode has fewer
+    distinct clips than it is asked for."""
     from geo4d_studio.scene import open_scene
 
     info = []
@@ -103,12 +105,19 @@ def held_out_pairs(paths: list[Path], count: int, span: int, seed: int = 0) -> l
                 path, "/timestamps", f"has {frames} frames; a clip needs at least {span + 1}"
             )
         info.append((path, split_cameras(names)[1], frames))
+    for k, (path, held_out, frames) in enumerate(info):
+        distinct = len(held_out) * (len(held_out) - 1) * (frames - span)
+        if len(range(k, count, len(info))) > distinct:
+            raise Geo4DError(f"--pairs {count}: {path} has only {distinct} distinct held-out clips")
     rng = np.random.default_rng(seed)
-    pairs = []
+    pairs: list[EvalPair] = []
     for i in range(count):
         path, held_out, frames = info[i % len(info)]
-        ref, other = rng.choice(held_out, size=2, replace=False)
-        pairs.append(EvalPair(path, str(ref), str(other), int(rng.integers(frames - span))))
+        pair = None
+        while pair is None or pair in pairs:
+            ref, other = rng.choice(held_out, size=2, replace=False)
+            pair = EvalPair(path, str(ref), str(other), int(rng.integers(frames - span)))
+        pairs.append(pair)
     return pairs
 
 
