@@ -225,10 +225,12 @@ class PairDataset(Dataset):
         return e, int(n), int(m), start
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        """The compact item `index` (turn it into model space with `model_batch`)."""
+        """The compact item `index` (turn it into model space with `model_batch`), with its origin:
+        "source" (episode, camera n, camera m) and "frames" (F+1,) indices, which `model_batch` drops."""
         e, n, m, start = self.pick(index)
         frames = window_frames(start, self.cfg.num_future_frames, self.cfg.frame_stride)
-        return pair_item(self.episodes[e], n, m, frames)
+        origin = {"source": torch.tensor([e, n, m]), "frames": torch.from_numpy(frames)}
+        return pair_item(self.episodes[e], n, m, frames) | origin
 
     def batch(self, first_index: int, batch_size: int) -> dict[str, torch.Tensor]:
         """Items `first_index .. first_index + batch_size - 1` in model space, on a new batch axis."""

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from geo4d_studio.atomic import atomic_path
 from geo4d_studio.diffusion.config import TRAINING_PHASES, VAE_LR, ModelConfig
 from geo4d_studio.diffusion.dataset import PairDataset, episode_paths, load_episodes, model_batch
+from geo4d_studio.diffusion.latent_cache import LatentCache
 from geo4d_studio.errors import CheckpointError, Geo4DError
 from geo4d_studio.interrupts import first_interrupt_sets, ignore_interrupts
 
@@ -291,6 +292,7 @@ class Trainer:
         self.models = dict(zip(TRAINING_PHASES, prepared[:3], strict=True))
         self.optimizers = dict(zip(TRAINING_PHASES, prepared[3:], strict=True))
         self.ema = EMA(self.accelerator.unwrap_model(self.models["unet"]), opts.ema_decay)
+        self.latents = LatentCache(self.rgb_vae, self.pm_vae)  # filled in the U-Net phase: VAEs frozen
         self.step = 0
         self.summary: dict = {"pointmap_vae_median_error_m": None, "pointmap_vae_median_train_error_m": None}
 
@@ -363,7 +365,8 @@ class Trainer:
     def train_step(self, phase: str, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimiser step of `phase` on `batch`, the current step's; returns its logs."""
         device = self.accelerator.device
-        batch = model_batch({k: v.to(device, non_blocking=True) for k, v in batch.items()}, self.cfg)
+        compact = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        batch = model_batch(compact, self.cfg)
         rng = np.random.default_rng((self.opts.seed, self.step))
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))  # CPU: same noise on any device
         model, optimizer = self.models[phase], self.optimizers[phase]
@@ -371,9 +374,12 @@ class Trainer:
         logs: dict = {}
         with self.accelerator.autocast():
             if phase == "unet":
-                from geo4d_studio.diffusion.edm import edm_loss
+                from geo4d_studio.diffusion.edm import edm_loss_latents
 
-                loss, logs = edm_loss(model, self.rgb_vae, self.pm_vae, batch, self.cfg, generator=generator)
+                lat_n, lat_m = self.latents.encode_views(batch, compact["source"], compact["frames"])
+                loss, logs = edm_loss_latents(
+                    model, lat_n, lat_m, batch["mask_n"], batch["mask_m"], self.cfg, generator
+                )
             else:
                 for group in optimizer.param_groups:
                     group["lr"] = vae_lr(self.phase_at(self.step)[1], self.steps[phase], self.opts.vae_lr)
