@@ -28,6 +28,12 @@ from geo4d_studio.paths import DEFAULT_MODEL_DIR, REPO_ROOT
 DOC = REPO_ROOT / "docs" / "benchmarks" / "training.md"
 
 
+def shown(path: Path) -> Path:
+    """`path` relative to the repository when it lies inside it."""
+    path = path.resolve()
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+
+
 def step_seconds(trainer, batches: list[dict]) -> list[float]:
     """Wall-clock seconds of one U-Net training step on each batch."""
     times = []
@@ -77,8 +83,9 @@ def run(args: argparse.Namespace) -> str:
     lines = [
         "# U-Net training step: latent cache vs encoding afresh",
         "",
-        f"`benchmarks/training.py`, {when}. `train --init-from {args.model}` on {episodes} episodes of "
-        f"`{args.data}`, batch {size} clips, {args.steps} steps per row (the same batches in every row), "
+        f"`benchmarks/training.py`, {when}. `train --init-from {shown(args.model)}` on {episodes} "
+        f"episodes of `{shown(args.data)}`, batch {size} clips, {args.steps} steps per row (the same "
+        "batches in every row), "
         f"device `cpu` ({cpu}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)). The warm "
         f"cache held {held_mb:.1f} MB of latents.",
         "",
