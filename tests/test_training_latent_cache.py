@@ -47,3 +47,18 @@ def test_cached_latents_equal_fresh_ones_and_each_camera_frame_is_encoded_once(s
     assert sum(rgb_counts) == len(views_of) < 2 * clip_frames  # the clips share camera frames
     assert pm_counts == [len(n_views_of), clip_frames, clip_frames]  # view m in n's frame: every time
     assert len(cache.latents) == len(views_of) + len(n_views_of)
+
+
+def test_a_cache_without_room_encodes_every_frame_and_keeps_none(sample_path: Path) -> None:
+    cfg = ModelConfig.tiny()
+    data = PairDataset([], cfg, seed=1, episodes=load_episodes([sample_path], cfg))
+    rgb_vae, pm_vae = build_vae(cfg).eval(), build_vae(cfg).eval()
+    cache = LatentCache(rgb_vae, pm_vae, max_bytes=0)
+    rgb_counts = frames_encoded(rgb_vae)
+    compact = default_collate([data[i] for i in range(3)])
+    batch = model_batch(compact, cfg)
+    for _ in range(2):
+        lat_n, _ = cache.encode_views(batch, compact["source"], compact["frames"])
+    torch.testing.assert_close(lat_n, encode_views(rgb_vae, pm_vae, batch)[0], rtol=1e-4, atol=1e-5)
+    assert rgb_counts[:4] == [compact["frames"].numel()] * 4  # both views, both calls
+    assert cache.latents == {} and cache.cached_bytes == 0
