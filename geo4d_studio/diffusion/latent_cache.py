@@ -56,9 +56,6 @@ class LatentCache:
             z = self._encode(vae, batch[entry].flatten(0, 1), keys)
             return z.reshape(*frames.shape, *z.shape[1:])
 
-        rgb_n, rgb_m = (
-            cached("rgb", self.rgb_vae, "rgb_n", cams_n),
-            cached("rgb", self.rgb_vae, "rgb_m", cams_m),
-        )
-        pm_n, pm_m_in_n = cached("pm", self.pm_vae, "pm_n", cams_n), encode(self.pm_vae, batch["pm_m_in_n"])
-        return torch.cat([rgb_n, pm_n], dim=2), torch.cat([rgb_m, pm_m_in_n], dim=2)
+        lat_n = [cached("rgb", self.rgb_vae, "rgb_n", cams_n), cached("pm", self.pm_vae, "pm_n", cams_n)]
+        lat_m = [cached("rgb", self.rgb_vae, "rgb_m", cams_m), encode(self.pm_vae, batch["pm_m_in_n"])]
+        return torch.cat(lat_n, dim=2), torch.cat(lat_m, dim=2)
