@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from geo4d_studio.atomic import atomic_path
-from geo4d_studio.paths import DEFAULT_MODEL_DIR, REPO_ROOT, default_sample_scene
+from geo4d_studio.paths import DEFAULT_MODEL_DIR, REPO_ROOT, default_sample_scene, repo_relative
 
 DOC = REPO_ROOT / "docs" / "benchmarks" / "generation.md"
 
@@ -130,7 +130,10 @@ def report(rows: list[dict], args: argparse.Namespace, pipe, frames: int, size, 
     base_steps = rows[0]["steps"]
     model_h, model_w = pipe.config.image_size
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    model = f"random-weight `{args.random_weights}` preset" if args.random_weights else f"`{args.model}`"
+    if args.random_weights:
+        model = f"random-weight `{args.random_weights}` preset"
+    else:
+        model = f"`{repo_relative(args.model)}`"
     setting = (
         f"`benchmarks/generation.py`, {when}. Model {model}, scene `{Path(args.scene).name}`, "
         f"views n=`{ref}` m=`{other}` (held-out cameras), start frame {args.start}, {frames} future frames "

@@ -23,15 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from geo4d_studio.atomic import atomic_path
-from geo4d_studio.paths import DEFAULT_MODEL_DIR, REPO_ROOT
+from geo4d_studio.paths import DEFAULT_MODEL_DIR, REPO_ROOT, repo_relative
 
 DOC = REPO_ROOT / "docs" / "benchmarks" / "training.md"
-
-
-def shown(path: Path) -> Path:
-    """`path` relative to the repository when it lies inside it."""
-    path = path.resolve()
-    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
 
 
 def step_seconds(trainer, batches: list[dict]) -> list[float]:
@@ -83,8 +77,8 @@ def run(args: argparse.Namespace) -> str:
     lines = [
         "# U-Net training step: latent cache vs encoding afresh",
         "",
-        f"`benchmarks/training.py`, {when}. `train --init-from {shown(args.model)}` on {episodes} "
-        f"episodes of `{shown(args.data)}`, batch {size} clips, {args.steps} steps per row (the same "
+        f"`benchmarks/training.py`, {when}. `train --init-from {repo_relative(args.model)}` on {episodes} "
+        f"episodes of `{repo_relative(args.data)}`, batch {size} clips, {args.steps} steps per row (the same "
         "batches in every row), "
         f"device `cpu` ({cpu}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)). The warm "
         f"cache held {held_mb:.1f} MB of latents.",

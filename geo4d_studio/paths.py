@@ -21,3 +21,9 @@ def default_sample_scene() -> Path:
     if not scenes:
         raise FileNotFoundError(f"no sample episodes in {SAMPLE_DATA_DIR}")
     return scenes[0]
+
+
+def repo_relative(path: Path) -> Path:
+    """`path` relative to the repository when it lies inside it (for reports a reader can reproduce)."""
+    path = Path(path).resolve()
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
